@@ -1,0 +1,1 @@
+"""Code both controllers share: CRD models, the canonical target, backoff, settings and the controller runtime."""
