@@ -1,0 +1,1 @@
+"""The executor: runs one Tekton PipelineRun per WorkflowExecution and records the outcome."""

@@ -1,0 +1,1 @@
+"""The orchestrator: owns RemediationRequests and makes every routing decision."""

@@ -1,0 +1,45 @@
+"""Orchestrator settings (SPEC 4.7): env prefix KUBERNAUT_ORCHESTRATOR_, or the matching --flag."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from shared.backoff import Backoff
+from shared.settings import ControllerSettings, PositiveDuration
+
+
+class OrchestratorSettings(ControllerSettings):
+    """Routing thresholds, cooldowns and backoff, plus the common controller settings."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBERNAUT_ORCHESTRATOR_")
+
+    consecutive_failure_threshold: int = Field(
+        3, ge=1, description="Consecutive workflow failures of one fingerprint that block it (ConsecutiveFailures)."
+    )
+    consecutive_failure_cooldown: PositiveDuration = Field(
+        timedelta(hours=1), description="How long a fingerprint stays blocked after its last failure."
+    )
+    recently_remediated_cooldown: PositiveDuration = Field(
+        timedelta(minutes=5),
+        description="How long after a successful run the same workflow may not run again on a target.",
+    )
+    backoff_base: PositiveDuration = Field(timedelta(seconds=60), description="Backoff after the first failure.")
+    backoff_max: PositiveDuration = Field(timedelta(seconds=600), description="Longest backoff.")
+    backoff_multiplier: float = Field(2.0, ge=1.0, le=100.0, description="Backoff growth per failure.")
+    backoff_jitter_percent: float = Field(10.0, ge=0.0, le=100.0, description="Backoff jitter, +- percent.")
+    executing_timeout: PositiveDuration = Field(
+        timedelta(minutes=30), description="Default time a workflow may execute before its request times out."
+    )
+    lease_name: str = Field("kubernaut-orchestrator", min_length=1, description="Name of the leader-election Lease.")
+
+    @model_validator(mode="after")
+    def _backoff_is_consistent(self) -> OrchestratorSettings:
+        if self.backoff_max < self.backoff_base:
+            raise ValueError(f"backoff_max ({self.backoff_max}) must be at least backoff_base ({self.backoff_base})")
+        return self
+
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base, self.backoff_max, self.backoff_multiplier, self.backoff_jitter_percent)
