@@ -1,5 +1,6 @@
 """Pydantic models of our CRDs and of the Tekton subset we use. Data only: no I/O."""
 
+from shared.kubetime import format_time
 from shared.models._base import (
     Condition,
     K8sModel,
@@ -8,7 +9,6 @@ from shared.models._base import (
     ObjectMeta,
     ObjectReference,
     OwnerReference,
-    format_time,
 )
 from shared.models.notificationrequest import (
     NotificationPriority,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
@@ -10,22 +10,9 @@ from pydantic.alias_generators import to_camel
 
 from shared.apiresource import ApiResource
 from shared.duration import DURATION_PATTERN
+from shared.kubetime import as_utc, format_time
 
-
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def format_time(value: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, as the API server writes it; sub-second digits only when present."""
-    value = _as_utc(value)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-Time = Annotated[datetime, AfterValidator(_as_utc), PlainSerializer(format_time, return_type=str)]
+Time = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(format_time, return_type=str)]
 """A timestamp field: parsed to an aware UTC datetime, written back as RFC 3339 with `Z`."""
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=64)]

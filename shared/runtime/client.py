@@ -1,0 +1,328 @@
+"""A thin client over kubernetes-asyncio's ApiClient: raw JSON in and out, errors checked by us.
+
+kubernetes-asyncio does authentication, TLS and token refresh; we do the rest. Requests go through
+`ApiClient.call_api(..., _preload_content=False)`, which returns the aiohttp response without raising on error
+statuses (kubernetes-asyncio 36.1), so every status code is checked here and turned into an `ApiError`. Bodies are
+decoded with orjson; objects stay plain dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+
+from shared.apiresource import ApiResource
+from shared.settings import in_cluster
+
+KubeDict = dict[str, Any]
+T = TypeVar("T")
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+
+
+class ApiError(Exception):
+    """An error answer of the API server (a Status object), or no answer at all (status 0)."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        body: KubeDict | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(f"{status} {reason}: {message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        """A resourceVersion precondition failed (409 Conflict)."""
+        return self.status == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def gone(self) -> bool:
+        """410: the resourceVersion is older than the server's history (relist)."""
+        return self.status == 410
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying unchanged: no answer, throttling or a server-side failure."""
+        return self.status == 0 or self.status in TRANSIENT_STATUSES
+
+
+def error_from_response(status: int, data: bytes, headers: Any = None) -> ApiError:
+    """Build an ApiError from an error response, using its Status body when there is one."""
+    body: KubeDict | None = None
+    try:
+        parsed = orjson.loads(data) if data else None
+        body = parsed if isinstance(parsed, dict) else None
+    except orjson.JSONDecodeError:
+        body = None
+    reason = str((body or {}).get("reason") or _DEFAULT_REASONS.get(status, "Unknown"))
+    message = str((body or {}).get("message") or data[:500].decode(errors="replace") or f"HTTP {status}")
+    retry_after = None
+    if headers is not None and headers.get("Retry-After"):
+        try:
+            retry_after = float(headers["Retry-After"])
+        except ValueError:
+            retry_after = None
+    if retry_after is None and body:
+        seconds = (body.get("details") or {}).get("retryAfterSeconds")
+        retry_after = float(seconds) if isinstance(seconds, int | float) else None
+    return ApiError(status, reason, message, body=body, retry_after=retry_after)
+
+
+_DEFAULT_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
+
+
+def _query(params: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not params:
+        return []
+    result = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        result.append((name, ("true" if value else "false") if isinstance(value, bool) else str(value)))
+    return result
+
+
+class KubeClient:
+    def __init__(self, api_client: ApiClient, *, user_agent: str = "kubernaut") -> None:
+        self._api = api_client
+        self._api.user_agent = user_agent
+        # Counted per verb for benchmarks and tests ("API writes per RR"); cheap enough to keep always.
+        self.request_counts: dict[str, int] = {}
+
+    @classmethod
+    async def connect(cls, kubeconfig: Path | None = None, *, user_agent: str = "kubernaut") -> KubeClient:
+        """In-cluster config when running in a pod (and no kubeconfig is given), else the kubeconfig."""
+        configuration = Configuration()
+        if kubeconfig is None and in_cluster():
+            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            await load_kube_config(
+                config_file=str(kubeconfig) if kubeconfig else None, client_configuration=configuration
+            )
+        return cls(ApiClient(configuration=configuration), user_agent=user_agent)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- raw requests ---------------------------------------------------------------------------------------
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str,
+        timeout: aiohttp.ClientTimeout,
+    ) -> aiohttp.ClientResponse:
+        self.request_counts[method] = self.request_counts.get(method, 0) + 1
+        try:
+            response: aiohttp.ClientResponse = await self._api.call_api(
+                path,
+                method,
+                query_params=_query(query),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(0, "ConnectionFailed", f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        return response
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+    ) -> KubeDict:
+        """One request; the decoded JSON answer, or ApiError."""
+        response = await self._send(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise ApiError(0, "ConnectionFailed", f"{method} {path}: reading the answer: {exc}") from exc
+        finally:
+            response.release()
+        if not 200 <= response.status < 300:
+            raise error_from_response(response.status, data, response.headers)
+        decoded = orjson.loads(data) if data else {}
+        return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, *, query: dict[str, Any] | None = None, connect_timeout: float = 10.0
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An open streaming response (a watch) whose status is already checked; closed on exit."""
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
+        response = await self._send(
+            "GET", path, query=query, body=None, content_type="application/json", timeout=timeout
+        )
+        try:
+            if not 200 <= response.status < 300:
+                raise error_from_response(response.status, await response.read(), response.headers)
+            yield response
+        finally:
+            response.close()
+
+    # -- typed helpers --------------------------------------------------------------------------------------
+    async def get(self, resource: ApiResource, namespace: str | None, name: str) -> KubeDict:
+        return await self.request("GET", resource.path(namespace, name))
+
+    async def list(self, resource: ApiResource, namespace: str | None = None, **query: Any) -> KubeDict:
+        """One page of a list; query keys use the API's names (labelSelector, fieldSelector, limit, continue)."""
+        return await self.request("GET", resource.path(namespace), query=query)
+
+    async def create(self, resource: ApiResource, obj: KubeDict, namespace: str | None = None) -> KubeDict:
+        namespace = namespace or obj.get("metadata", {}).get("namespace")
+        return await self.request("POST", resource.path(namespace), body=obj)
+
+    async def replace(self, resource: ApiResource, obj: KubeDict, *, subresource: str | None = None) -> KubeDict:
+        meta = obj["metadata"]
+        return await self.request("PUT", resource.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+
+    async def patch(
+        self,
+        resource: ApiResource,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        content_type: str = MERGE_PATCH,
+    ) -> KubeDict:
+        """PATCH (merge-patch unless told otherwise; kubernetes-asyncio would pick json-patch for a dict)."""
+        return await self.request(
+            "PATCH", resource.path(namespace, name, subresource), body=patch, content_type=content_type
+        )
+
+    async def patch_status(
+        self,
+        resource: ApiResource,
+        namespace: str | None,
+        name: str,
+        status: KubeDict,
+        *,
+        resource_version: str | None = None,
+    ) -> KubeDict:
+        """Merge-patch the status subresource. With `resource_version`, the write only lands on that version
+        (409 Conflict otherwise), so a decision made on a stale read never overwrites a newer state."""
+        body: KubeDict = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self.patch(resource, namespace, name, body, subresource="status")
+
+    async def delete(
+        self,
+        resource: ApiResource,
+        namespace: str | None,
+        name: str,
+        *,
+        uid: str | None = None,
+        resource_version: str | None = None,
+        propagation_policy: str | None = None,
+    ) -> KubeDict:
+        """DELETE with optional preconditions (uid, resourceVersion); 404 is the caller's to judge."""
+        options: KubeDict = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        preconditions = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
+        if preconditions:
+            options["preconditions"] = preconditions
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        return await self.request("DELETE", resource.path(namespace, name), body=options)
+
+    async def create_or_get(self, resource: ApiResource, obj: KubeDict) -> tuple[KubeDict, bool]:
+        """Create `obj`; if it already exists, read and return the existing one. Returns (object, created)."""
+        try:
+            return await self.create(resource, obj), True
+        except ApiError as error:
+            if not error.already_exists:
+                raise
+        meta = obj["metadata"]
+        return await self.get(resource, meta.get("namespace"), meta["name"]), False
+
+
+async def retry_on_conflict(
+    attempt: Callable[[], Awaitable[T]], *, attempts: int = 5, delay: float = 0.01, max_delay: float = 1.0
+) -> T:
+    """Run `attempt` (which must re-read what it writes) again after each 409 Conflict, with a short backoff,
+    as client-go's retry.RetryOnConflict does. The last Conflict is raised."""
+    for number in range(1, attempts + 1):
+        try:
+            return await attempt()
+        except ApiError as error:
+            if not error.conflict or number == attempts:
+                raise
+        await asyncio.sleep(min(delay * 2 ** (number - 1), max_delay))
+    raise AssertionError("unreachable")
+
+
+def merge_patch(old: Any, new: Any) -> Any:
+    """The RFC 7386 merge patch that turns `old` into `new` (None where a key must be removed); {} if equal."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    patch: KubeDict = {}
+    for key in old.keys() - new.keys():
+        patch[key] = None
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            if isinstance(value, dict) and isinstance(old[key], dict):
+                patch[key] = merge_patch(old[key], value)
+            else:
+                patch[key] = value
+    return patch

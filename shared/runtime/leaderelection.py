@@ -1,0 +1,203 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection package does it.
+
+A candidate takes the Lease when it is free, released, or expired; the leader renews it every `retry_period` and
+gives up leadership if it cannot renew within `renew_deadline`. Expiry is judged on this process's monotonic clock
+from the moment it last saw the Lease change, never by comparing the holder's timestamps with our wall clock (clocks
+of two nodes disagree). On graceful shutdown the leader releases the Lease so a standby takes over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import structlog
+
+from shared.apiresource import LEASES
+from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.clock import Clock, RealClock
+from shared.runtime.metrics import RuntimeMetrics
+
+log = structlog.get_logger("kubernaut.leaderelection")
+
+Callback = Callable[[], Awaitable[None] | None]
+
+
+def default_identity() -> str:
+    """Unique per process: the pod's hostname plus a random suffix (a restarted pod is a new candidate)."""
+    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+def _micro_time(clock: Clock) -> str:
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        namespace: str,
+        name: str,
+        identity: str | None = None,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        clock: Clock | None = None,
+        metrics: RuntimeMetrics | None = None,
+        on_started_leading: Callback | None = None,
+        on_stopped_leading: Callback | None = None,
+    ) -> None:
+        if not lease_duration > renew_deadline > retry_period > 0:
+            raise ValueError("leader election needs lease_duration > renew_deadline > retry_period > 0")
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity or default_identity()
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self._client = client
+        self._clock = clock or RealClock()
+        self._metrics = metrics
+        self._on_started = on_started_leading
+        self._on_stopped = on_stopped_leading
+        self._observed: dict[str, Any] | None = None
+        self._observed_at = float("-inf")
+        self._resource_version: str | None = None
+        self._leading = False
+        self._timeout = aiohttp.ClientTimeout(total=max(retry_period * 2, 1.0), sock_connect=retry_period)
+        self._log = log.bind(lease=f"{namespace}/{name}", identity=self.identity)
+        self._set_gauge(0)
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    async def run(self) -> None:
+        """Campaign, lead, and campaign again after losing the lease, until cancelled."""
+        while True:
+            while True:
+                if await self.try_acquire_or_renew():
+                    break
+                await asyncio.sleep(self.retry_period)
+            await self._transition(True)
+            last_renewed = self._clock.monotonic()
+            while True:
+                await asyncio.sleep(self.retry_period)
+                if await self.try_acquire_or_renew():
+                    last_renewed = self._clock.monotonic()
+                elif self._clock.monotonic() - last_renewed >= self.renew_deadline:
+                    self._log.warning(
+                        "leader.lost", seconds_since_renewal=round(self._clock.monotonic() - last_renewed, 3)
+                    )
+                    break
+            await self._transition(False)
+
+    async def try_acquire_or_renew(self) -> bool:
+        """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable."""
+        try:
+            return await self._try_acquire_or_renew()
+        except ApiError as error:
+            if not error.conflict and not error.already_exists:
+                self._log.info("leader.lease_request_failed", status=error.status, error=error.message)
+            return False
+
+    async def _try_acquire_or_renew(self) -> bool:
+        now = _micro_time(self._clock)
+        desired: dict[str, Any] = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.lease_duration),
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": 0,
+        }
+        try:
+            lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
+        except ApiError as error:
+            if not error.not_found:
+                raise
+            created = await self._client.request(
+                "POST",
+                LEASES.path(self.namespace),
+                body={
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.name, "namespace": self.namespace},
+                    "spec": desired,
+                },
+                timeout=self._timeout,
+            )
+            self._observe(created)
+            return True
+
+        record = lease.get("spec") or {}
+        if record != self._observed:
+            self._observe(lease)
+        holder = record.get("holderIdentity") or ""
+        duration = float(record.get("leaseDurationSeconds") or self.lease_duration)
+        if holder and holder != self.identity and self._clock.monotonic() < self._observed_at + duration:
+            return False
+        if holder == self.identity:
+            desired["acquireTime"] = record.get("acquireTime", now)
+            desired["leaseTransitions"] = record.get("leaseTransitions", 0)
+        else:
+            desired["leaseTransitions"] = int(record.get("leaseTransitions") or 0) + 1
+        updated = await self._client.request(
+            "PUT",
+            LEASES.path(self.namespace, self.name),
+            body={**lease, "spec": {**record, **desired}},
+            timeout=self._timeout,
+        )
+        if holder != self.identity:
+            self._log.info("leader.acquired", previous=holder or None, transitions=desired["leaseTransitions"])
+        self._observe(updated)
+        return True
+
+    def _observe(self, lease: dict[str, Any]) -> None:
+        self._observed = lease.get("spec") or {}
+        self._observed_at = self._clock.monotonic()
+        self._resource_version = lease.get("metadata", {}).get("resourceVersion")
+
+    async def release(self) -> None:
+        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting."""
+        if not self._leading:
+            return
+        await self._transition(False)
+        now = _micro_time(self._clock)
+        try:
+            lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
+            if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            spec = {
+                **lease["spec"],
+                "holderIdentity": "",
+                "leaseDurationSeconds": 1,
+                "renewTime": now,
+                "acquireTime": now,
+            }
+            await self._client.request(
+                "PUT", LEASES.path(self.namespace, self.name), body={**lease, "spec": spec}, timeout=self._timeout
+            )
+            self._log.info("leader.released")
+        except ApiError as error:
+            self._log.warning("leader.release_failed", status=error.status, error=error.message)
+
+    async def _transition(self, leading: bool) -> None:
+        if self._leading == leading:
+            return
+        self._leading = leading
+        self._set_gauge(1 if leading else 0)
+        self._log.info("leader.started_leading" if leading else "leader.stopped_leading")
+        callback = self._on_started if leading else self._on_stopped
+        if callback is not None:
+            outcome = callback()
+            if outcome is not None:
+                await outcome
+
+    def _set_gauge(self, value: int) -> None:
+        if self._metrics is not None:
+            self._metrics.leader.labels(self.name).set(value)
