@@ -1,23 +1,19 @@
-"""`kubernaut-orchestrator` / `python -m orchestrator`."""
+"""`kubernaut-orchestrator` / `python -m orchestrator`: runs against the current kubeconfig or in-cluster config."""
 
 from __future__ import annotations
 
 import sys
 
+from orchestrator.app import setup
+from orchestrator.metrics import PREFIX
 from orchestrator.settings import OrchestratorSettings
-from shared.settings import SettingsProblem, load_settings
+from shared.runtime.manager import run_controller_process
 
 PROG = "kubernaut-orchestrator"
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = load_settings(OrchestratorSettings, sys.argv[1:] if argv is None else argv, PROG)
-    except SettingsProblem as problem:
-        print(f"{PROG}: {problem}", file=sys.stderr)
-        return 2
-    print(f"{PROG}: settings are valid; the controller is not implemented yet: {settings!r}", file=sys.stderr)
-    return 1
+    return run_controller_process(PROG, OrchestratorSettings, argv, setup, metrics_prefix=PREFIX)
 
 
 if __name__ == "__main__":

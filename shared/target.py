@@ -47,11 +47,17 @@ def parse_target(target: str) -> Target:
     return parsed
 
 
-def target_label_value(target: str) -> str:
-    """A label-safe form of a canonical target: `/` becomes `_` (never part of a name, so distinct targets stay
-    distinct); anything longer than 63 characters is shortened with a hash suffix so it stays unique."""
-    value = _LABEL_UNSAFE.sub("-", target.replace("/", "_"))
+def label_value(text: str) -> str:
+    """`text` as a valid label value: unsafe characters become `-`; anything longer than 63 characters is
+    shortened with a hash suffix of the original, so distinct texts stay distinct."""
+    value = _LABEL_UNSAFE.sub("-", text)
     if len(value) > LABEL_VALUE_MAX:
-        digest = hashlib.sha256(target.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         value = f"{value[: LABEL_VALUE_MAX - 17]}-{digest}"
-    return value.strip("-_.") or hashlib.sha256(target.encode()).hexdigest()[:16]
+    return value.strip("-_.") or hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def target_label_value(target: str) -> str:
+    """A label-safe form of a canonical target: `/` becomes `_`, which no name contains, so distinct targets stay
+    distinct (the raw target goes in an annotation)."""
+    return label_value(target.replace("/", "_"))

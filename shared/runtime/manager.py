@@ -173,7 +173,7 @@ def run_controller_process(
     prog: str,
     settings_cls: type[S],
     argv: list[str] | None,
-    setup: Callable[[Manager, S], None],
+    setup: Callable[[Manager, S], object],
     *,
     metrics_prefix: str,
 ) -> int:
@@ -187,7 +187,7 @@ def run_controller_process(
     return asyncio.run(_serve(prog, settings, setup, metrics_prefix))
 
 
-async def _serve(prog: str, settings: S, setup: Callable[[Manager, S], None], metrics_prefix: str) -> int:
+async def _serve(prog: str, settings: S, setup: Callable[[Manager, S], object], metrics_prefix: str) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -1,0 +1,629 @@
+"""The RemediationRequest reconciler (SPEC 4.1): reads the caches, asks routing, writes status and creates children.
+
+Correctness rests on four habits:
+- Decisions for one target are serialised in-process (a lock per target), and a WorkflowExecution we create is
+  written through into the cache before the lock is released, so the next decision sees it at once (SPEC 4.5).
+- A create whose answer was lost counts as live for its target until the watch shows it or a GET proves it absent.
+- Every status write is a merge patch conditional on the resourceVersion the decision was based on; a 409 re-reads
+  the object from the API server and decides again (retry on conflict).
+- A time-based block asks the work queue to come back exactly at `blockedUntil`; nothing polls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from orchestrator import notifications
+from orchestrator.metrics import OrchestratorMetrics
+from orchestrator.routing import (
+    TIME_BASED_REASONS,
+    UNBLOCK_ANNOTATION,
+    Decision,
+    RoutingSettings,
+    Verdict,
+    record_failure,
+    route,
+)
+from orchestrator.settings import OrchestratorSettings
+from orchestrator.validation import semantic_problems
+from orchestrator.view import RR_BLOCKING_WFE, RR_DUPLICATE_OF, CacheView, execution_from, request_from, status_of
+from shared.duration import format_duration, parse_duration
+from shared.kubetime import format_time
+from shared.models import (
+    BlockReason,
+    ExecutionPhase,
+    FailurePhase,
+    ModelError,
+    NotificationRequest,
+    ObjectReference,
+    Outcome,
+    RemediationPhase,
+    RemediationRequest,
+    RemediationRequestStatus,
+    SkipReason,
+    WorkflowExecution,
+)
+from shared.models.conditions import set_condition
+from shared.runtime.client import ApiError, KubeClient, merge_patch, retry_on_conflict
+from shared.runtime.clock import Clock
+from shared.runtime.controller import Result
+from shared.runtime.events import EventRecorder
+from shared.runtime.informer import Informer
+from shared.runtime.keylock import KeyedLocks
+from shared.runtime.store import KubeDict, split_key
+from shared.target import label_value, target_label_value
+
+log = structlog.get_logger("kubernaut.orchestrator")
+
+RR = RemediationRequest.RESOURCE
+WFE = WorkflowExecution.RESOURCE
+LABEL_RR = "kubernaut.ai/remediation-request"
+LABEL_TARGET = "kubernaut.ai/target"
+ANNOTATION_TARGET = "kubernaut.ai/target"
+
+
+@dataclass
+class _Change:
+    """What a reconcile decided to do to a request's status, and what to say about it."""
+
+    status: RemediationRequestStatus
+    event: tuple[str, str, str] | None = None  # (type, reason, message)
+    decision: Decision | None = None
+    requeue: Result | None = None
+    expired: tuple[BlockReason, float] | None = None  # a time-based block handled at its expiry, and how late
+
+
+def workflow_execution_name(rr_name: str) -> str:
+    """One WorkflowExecution per request, named after it: re-creating it is idempotent."""
+    return rr_name
+
+
+class RemediationReconciler:
+    def __init__(
+        self,
+        client: KubeClient,
+        requests: Informer,
+        executions: Informer,
+        *,
+        settings: OrchestratorSettings,
+        clock: Clock,
+        events: EventRecorder,
+        metrics: OrchestratorMetrics,
+    ) -> None:
+        self._client = client
+        self._requests = requests
+        self._executions = executions
+        self._settings = settings
+        self._routing = RoutingSettings(
+            consecutive_failure_threshold=settings.consecutive_failure_threshold,
+            consecutive_failure_cooldown=settings.consecutive_failure_cooldown,
+            recently_remediated_cooldown=settings.recently_remediated_cooldown,
+            backoff=settings.backoff(),
+        )
+        self._clock = clock
+        self._events = events
+        self._metrics = metrics
+        self.view = CacheView(requests.store, executions.store)
+        self._target_locks = KeyedLocks()
+        self._reported_unparseable: dict[str, str] = {}
+        self.enqueue: Callable[[str], None] = lambda key: None
+        """Queue a request key; wired to the controller's queue by the application."""
+
+    def enqueue_waiting_on(self, wfe_key: str) -> None:
+        """Queue every request blocked on the WorkflowExecution `wfe_key`."""
+        for key in self._requests.store.index_keys(RR_BLOCKING_WFE, wfe_key):
+            self.enqueue(key)
+
+    # -- entry point ----------------------------------------------------------------------------------------
+    async def reconcile(self, key: str) -> Result:
+        first = True
+
+        async def attempt() -> Result:
+            nonlocal first
+            obj = self._requests.store.get(key) if first else await self._fetch(key)
+            first = False
+            if obj is None:
+                self._reported_unparseable.pop(key, None)
+                return Result.done()
+            return await self._reconcile(obj)
+
+        return await retry_on_conflict(attempt, attempts=4)
+
+    async def _fetch(self, key: str) -> KubeDict | None:
+        namespace, name = split_key(key)
+        try:
+            return await self._client.get(RR, namespace, name)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+
+    async def _reconcile(self, obj: KubeDict) -> Result:
+        if obj["metadata"].get("deletionTimestamp"):
+            return Result.done()
+        try:
+            rr = RemediationRequest.from_k8s(obj)
+        except ModelError as error:
+            await self._reject_unparseable(obj, error)
+            return Result.done()
+        status = rr.status or RemediationRequestStatus()
+        now = self._clock.now()
+        phase = status.phase
+        if phase is None or phase is RemediationPhase.PENDING:
+            change = await self._admit(rr, status.model_copy(), now)
+        elif phase is RemediationPhase.BLOCKED:
+            change = await self._reexamine_blocked(rr, status.model_copy(), now)
+        elif phase is RemediationPhase.EXECUTING:
+            change = await self._follow_execution(rr, status.model_copy(), now)
+        else:
+            change = _Change(status.model_copy())
+        change.status.duplicate_count = len(self._requests.store.index_keys(RR_DUPLICATE_OF, rr.key)) or None
+        await self._apply(obj, rr, change, now)
+        return change.requeue or Result.done()
+
+    # -- new requests ---------------------------------------------------------------------------------------
+    async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:
+        status.phase = RemediationPhase.PENDING
+        status.start_time = status.start_time or now
+        status.observed_generation = rr.metadata.generation
+        problems = semantic_problems(rr)
+        if problems:
+            message = "invalid RemediationRequest: " + "; ".join(problems)
+            return self._fail(status, now, FailurePhase.ROUTING, "InvalidSpec", message)
+        return await self._route(rr, status, now, bypass_time_blocks=False)
+
+    # -- blocked requests -----------------------------------------------------------------------------------
+    async def _reexamine_blocked(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime
+    ) -> _Change:
+        reason = status.block_reason
+        unblock = bool((rr.metadata.annotations or {}).get(UNBLOCK_ANNOTATION))
+        until = status.blocked_until
+        expired = None
+        if reason in TIME_BASED_REASONS and until is not None and now >= until:
+            expired = (reason, (now - until).total_seconds())
+
+        if reason is BlockReason.CONSECUTIVE_FAILURES and expired and until and not unblock:
+            notice = notifications.breaker_expired(rr, f"{rr.spec.signal_fingerprint}@{format_time(until)}")
+            await self._notify(rr, status, notice)
+            change = self._fail(
+                status,
+                now,
+                FailurePhase.BLOCKED,
+                "ConsecutiveFailuresCooldownExpired",
+                f"the consecutive-failure cooldown ended at {format_time(until)} without an execution",
+                outcome=Outcome.NOT_EXECUTED,
+            )
+        elif reason is BlockReason.DUPLICATE_IN_PROGRESS and status.duplicate_of and not unblock:
+            change = self._inherit(rr, status, now) or await self._route(rr, status, now, bypass_time_blocks=False)
+        else:
+            change = await self._route(rr, status, now, bypass_time_blocks=unblock)
+        change.expired = expired
+        return change
+
+    def _inherit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change | None:
+        """A duplicate takes its original's outcome once the original ends; None while it is still alive (or gone,
+        in which case the duplicate is routed afresh)."""
+        original = self._requests.store.get(f"{rr.metadata.namespace}/{status.duplicate_of}")
+        if original is None:
+            return None
+        facts = request_from(original)
+        if facts.live:
+            return None
+        self._clear_block(status)
+        status.completion_time = now
+        if facts.phase is RemediationPhase.COMPLETED:
+            status.phase = RemediationPhase.COMPLETED
+            status.outcome = Outcome.INHERITED_COMPLETED
+            status.message = f"inherited the outcome of {status.duplicate_of}, which completed"
+            status.conditions = set_condition(
+                status.conditions,
+                "Succeeded",
+                "True",
+                "InheritedCompleted",
+                status.message,
+                now,
+                rr.metadata.generation,
+            )
+            return _Change(status, event=("Normal", "Completed", status.message))
+        original_reason = status_of(original).get("failureReason") or str(facts.phase)
+        return self._fail(
+            status,
+            now,
+            FailurePhase.DEDUPLICATED,
+            str(original_reason),
+            f"inherited the outcome of {status.duplicate_of}, which ended {facts.phase}",
+            outcome=Outcome.INHERITED_FAILED,
+        )
+
+    # -- routing --------------------------------------------------------------------------------------------
+    async def _route(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, *, bypass_time_blocks: bool
+    ) -> _Change:
+        target = rr.spec.target_resource.canonical
+        async with self._target_locks.hold(target):
+            own = await self._own_execution(rr, target)
+            if own is not None:
+                return self._executing(rr, status, now, own, created=False)
+            decision = route(rr, self.view, now, self._routing, bypass_time_blocks=bypass_time_blocks)
+            if decision.verdict is Verdict.EXECUTE:
+                created = await self._create_execution(rr, target, now)
+                change = self._executing(rr, status, now, created, created=True)
+                change.decision = decision
+                return change
+        if decision.verdict is Verdict.SKIP:
+            return await self._skip(rr, status, now, decision)
+        return await self._block(rr, status, now, decision)
+
+    async def _own_execution(self, rr: RemediationRequest, target: str) -> KubeDict | None:
+        """This request's WorkflowExecution if it exists (we may have created it before a crash or lost answer)."""
+        key = f"{rr.metadata.namespace}/{workflow_execution_name(rr.metadata.name or '')}"
+        existing = self._executions.store.get(key)
+        pending = self.view.uncertain.get(target)
+        if existing is None and pending is not None and pending.key == key:
+            # Our last create's answer was lost: ask the server whether it landed.
+            namespace, name = split_key(key)
+            try:
+                existing = await self._client.get(WFE, namespace, name)
+                self._executions.write_through(existing)
+            except ApiError as error:
+                if not error.not_found:
+                    raise
+                self.enqueue_waiting_on(key)  # requests blocked on a create that never landed
+            del self.view.uncertain[target]
+        if existing is None:
+            return None
+        owners = existing["metadata"].get("ownerReferences") or []
+        if any(o.get("uid") == rr.metadata.uid for o in owners):
+            return existing
+        return None  # a namesake left by a deleted request; routing sees it as whatever it is on the target
+
+    async def _create_execution(self, rr: RemediationRequest, target: str, now: datetime) -> KubeDict:
+        body = self._workflow_execution(rr, target)
+        try:
+            created, _ = await self._client.create_or_get(WFE, body)
+        except ApiError as error:
+            if error.status == 0 or error.status >= 500:
+                # The create may have landed even though we got no answer: hold the target until we know.
+                self.view.uncertain[target] = execution_from(
+                    {**body, "metadata": {**body["metadata"], "creationTimestamp": format_time(now)}}
+                )
+            raise
+        self._executions.write_through(created)
+        return created
+
+    def _workflow_execution(self, rr: RemediationRequest, target: str) -> KubeDict:
+        name = workflow_execution_name(rr.metadata.name or "")
+        timeout = rr.spec.timeouts.executing if rr.spec.timeouts and rr.spec.timeouts.executing else None
+        execution_config: dict[str, Any] = {
+            "timeout": timeout or format_duration(self._settings.executing_timeout),
+        }
+        if rr.spec.workflow_ref.service_account_name:
+            execution_config["serviceAccountName"] = rr.spec.workflow_ref.service_account_name
+        spec: dict[str, Any] = {
+            "remediationRequestRef": {
+                "kind": rr.kind,
+                "name": rr.metadata.name,
+                "namespace": rr.metadata.namespace,
+                "uid": rr.metadata.uid,
+            },
+            "workflowRef": rr.spec.workflow_ref.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "targetResource": target,
+            "executionConfig": execution_config,
+        }
+        if rr.spec.parameters:
+            spec["parameters"] = dict(rr.spec.parameters)
+        return {
+            "apiVersion": WFE.api_version,
+            "kind": WFE.kind,
+            "metadata": {
+                "name": name,
+                "namespace": rr.metadata.namespace,
+                "labels": {LABEL_RR: label_value(rr.metadata.name or ""), LABEL_TARGET: target_label_value(target)},
+                "annotations": {ANNOTATION_TARGET: target},
+                "ownerReferences": [
+                    {
+                        "apiVersion": rr.api_version,
+                        "kind": rr.kind,
+                        "name": rr.metadata.name,
+                        "uid": rr.metadata.uid,
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+
+    def _executing(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, wfe: KubeDict, *, created: bool
+    ) -> _Change:
+        was_blocked = status.phase is RemediationPhase.BLOCKED
+        self._clear_block(status)
+        status.phase = RemediationPhase.EXECUTING
+        status.workflow_execution_ref = ObjectReference(
+            kind=WFE.kind, name=wfe["metadata"]["name"], namespace=wfe["metadata"].get("namespace")
+        )
+        status.message = f"executing workflow {rr.spec.workflow_ref.workflow_id} on {rr.spec.target_resource.canonical}"
+        status.conditions = set_condition(
+            status.conditions, "Routed", "True", "WorkflowExecutionCreated", status.message, now, rr.metadata.generation
+        )
+        status.conditions = set_condition(
+            status.conditions,
+            "Blocked",
+            "False",
+            "Unblocked" if was_blocked else "NotBlocked",
+            "",
+            now,
+            rr.metadata.generation,
+        )
+        key = f"{wfe['metadata'].get('namespace')}/{wfe['metadata']['name']}"
+        event = ("Normal", "WorkflowExecutionCreated", f"created WorkflowExecution {key}") if created else None
+        return _Change(status, event=event, requeue=Result.at(self._deadline(rr, wfe, now)))
+
+    async def _block(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
+    ) -> _Change:
+        assert isinstance(decision.reason, BlockReason)
+        same_block = (
+            status.phase is RemediationPhase.BLOCKED
+            and status.block_reason is decision.reason
+            and status.blocked_until == decision.until
+        )
+        status.phase = RemediationPhase.BLOCKED
+        status.reason = decision.reason.value
+        status.block_reason = decision.reason
+        status.block_message = decision.message
+        status.blocked_until = decision.until
+        status.blocking_workflow_execution = _local_reference(rr, decision.blocking_workflow_execution)
+        status.duplicate_of = decision.duplicate_of
+        status.message = decision.message
+        status.conditions = set_condition(
+            status.conditions, "Routed", "False", "Blocked", decision.message, now, rr.metadata.generation
+        )
+        status.conditions = set_condition(
+            status.conditions, "Blocked", "True", decision.reason.value, decision.message, now, rr.metadata.generation
+        )
+        if decision.reason is BlockReason.CONSECUTIVE_FAILURES and decision.incident:
+            await self._notify(rr, status, notifications.breaker_open(rr, decision.incident, decision.message))
+        event = None
+        if not same_block:
+            kind = "Warning" if decision.reason is BlockReason.CONSECUTIVE_FAILURES else "Normal"
+            event = (kind, "Blocked", f"{decision.reason.value}: {decision.message}")
+        requeue = Result.at(decision.until) if decision.until is not None else None
+        return _Change(status, event=event, decision=decision, requeue=requeue)
+
+    async def _skip(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
+    ) -> _Change:
+        assert isinstance(decision.reason, SkipReason) and decision.blocking_workflow_execution
+        await self._notify(rr, status, notifications.manual_review(rr, decision.blocking_workflow_execution))
+        change = self._fail(
+            status,
+            now,
+            FailurePhase.ROUTING,
+            decision.reason.value,
+            decision.message,
+            outcome=Outcome.MANUAL_REVIEW_REQUIRED,
+            event_reason="ManualReviewRequired",
+        )
+        status.skip_reason = decision.reason
+        status.reason = decision.reason.value
+        status.requires_manual_review = True
+        status.blocking_workflow_execution = _local_reference(rr, decision.blocking_workflow_execution)
+        change.decision = decision
+        return change
+
+    # -- executing requests ---------------------------------------------------------------------------------
+    async def _follow_execution(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime
+    ) -> _Change:
+        ref = status.workflow_execution_ref
+        name = ref.name if ref else workflow_execution_name(rr.metadata.name or "")
+        key = f"{(ref.namespace if ref else None) or rr.metadata.namespace}/{name}"
+        wfe = self._executions.store.get(key)
+        target = rr.spec.target_resource.canonical
+        if wfe is None and target in self.view.uncertain:
+            wfe = await self._own_execution(rr, target)
+        if wfe is None:
+            count, next_allowed = self._failure_history(rr, now)
+            change = self._fail(
+                status,
+                now,
+                FailurePhase.WORKFLOW_EXECUTION,
+                "WorkflowExecutionDeleted",
+                f"WorkflowExecution {key} was deleted while it was executing; its outcome is unknown",
+            )
+            status.consecutive_failure_count, status.next_allowed_execution = count, next_allowed
+            return change
+        execution = execution_from(wfe)
+        wfe_status = status_of(wfe)
+        if execution.phase is ExecutionPhase.COMPLETED:
+            status.phase = RemediationPhase.COMPLETED
+            status.outcome = Outcome.REMEDIATED
+            status.completion_time = execution.completion_time or now
+            status.message = f"workflow {rr.spec.workflow_ref.workflow_id} completed ({key})"
+            status.conditions = set_condition(
+                status.conditions, "Succeeded", "True", "Remediated", status.message, now, rr.metadata.generation
+            )
+            return _Change(status, event=("Normal", "Completed", status.message))
+        if execution.phase is ExecutionPhase.FAILED:
+            details = wfe_status.get("failureDetails")
+            details = details if isinstance(details, dict) else {}
+            reason = str(details.get("reason") or "Unknown")
+            failed_at = execution.completion_time or now
+            count, next_allowed = self._failure_history(rr, failed_at)
+            change = self._fail(
+                status,
+                now,
+                FailurePhase.WORKFLOW_EXECUTION,
+                reason,
+                f"workflow failed ({key}): {details.get('message') or reason}",
+            )
+            status.completion_time = failed_at
+            status.consecutive_failure_count, status.next_allowed_execution = count, next_allowed
+            return change
+        deadline = self._deadline(rr, wfe, now)
+        if now >= deadline:
+            limit = self._executing_timeout(rr)
+            await self._notify(rr, status, notifications.timed_out(rr, format_duration(limit)))
+            status.phase = RemediationPhase.TIMED_OUT
+            status.failure_phase = FailurePhase.TIMEOUT
+            status.failure_reason = "ExecutingTimeout"
+            status.completion_time = now
+            status.message = f"still executing after {format_duration(limit)} ({key})"
+            status.conditions = set_condition(
+                status.conditions, "Succeeded", "False", "TimedOut", status.message, now, rr.metadata.generation
+            )
+            return _Change(status, event=("Warning", "TimedOut", status.message))
+        return _Change(status, requeue=Result.at(deadline))
+
+    def _executing_timeout(self, rr: RemediationRequest) -> timedelta:
+        if rr.spec.timeouts and rr.spec.timeouts.executing:
+            return parse_duration(rr.spec.timeouts.executing)
+        return self._settings.executing_timeout
+
+    def _deadline(self, rr: RemediationRequest, wfe: KubeDict, now: datetime) -> datetime:
+        started = execution_from(wfe).created if wfe["metadata"].get("creationTimestamp") else now
+        return started + self._executing_timeout(rr)
+
+    def _failure_history(self, rr: RemediationRequest, failed_at: datetime) -> tuple[int, datetime | None]:
+        executed = self.view.executed_requests(rr.metadata.namespace or "", rr.spec.signal_fingerprint)
+        return record_failure(rr.metadata.name or "", failed_at, executed, rr.spec.signal_fingerprint, self._routing)
+
+    # -- shared status steps --------------------------------------------------------------------------------
+    def _fail(
+        self,
+        status: RemediationRequestStatus,
+        now: datetime,
+        phase: FailurePhase,
+        reason: str,
+        message: str,
+        *,
+        outcome: Outcome | None = None,
+        event_reason: str = "Failed",
+    ) -> _Change:
+        self._clear_block(status, keep_duplicate_of=phase is FailurePhase.DEDUPLICATED)
+        status.phase = RemediationPhase.FAILED
+        status.failure_phase = phase
+        status.failure_reason = reason
+        status.outcome = outcome
+        status.message = message
+        status.completion_time = status.completion_time or now
+        status.conditions = set_condition(status.conditions, "Succeeded", "False", reason, message, now)
+        return _Change(status, event=("Warning", event_reason, message))
+
+    @staticmethod
+    def _clear_block(status: RemediationRequestStatus, *, keep_duplicate_of: bool = True) -> None:
+        status.reason = None
+        status.block_reason = None
+        status.block_message = None
+        status.blocked_until = None
+        status.blocking_workflow_execution = None
+        if not keep_duplicate_of:
+            status.duplicate_of = None
+
+    async def _notify(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, notice: notifications.Notice
+    ) -> None:
+        refs = status.notification_request_refs or []
+        if any(ref.name == notice.name for ref in refs):
+            return
+        _, created = await self._client.create_or_get(
+            NotificationRequest.RESOURCE, notifications.notification_request(rr, notice)
+        )
+        if created:
+            self._metrics.notification_requests_created_total.labels(notice.type.value).inc()
+            log.info("notification.created", name=notice.name, type=notice.type.value, incident=notice.incident)
+        status.notification_request_refs = [*refs, ObjectReference(kind="NotificationRequest", name=notice.name)]
+
+    async def _apply(self, obj: KubeDict, rr: RemediationRequest, change: _Change, now: datetime) -> None:
+        """Write the status if it changed (conditional on the version we read), then metrics and the Event."""
+        old = status_of(obj)
+        new = change.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        patch = merge_patch(old, new)
+        if not patch:
+            return
+        meta = obj["metadata"]
+        updated = await self._client.patch_status(
+            RR, meta.get("namespace"), meta["name"], patch, resource_version=meta.get("resourceVersion")
+        )
+        self._requests.write_through(updated, replaces=meta.get("resourceVersion"))
+        namespace = meta.get("namespace") or ""
+        if change.expired is not None:
+            expired_reason, lag = change.expired
+            self._metrics.blocked_cooldown_expired_total.labels(namespace, expired_reason).inc()
+            self._metrics.blocked_expiry_lag_seconds.observe(lag)
+        if not old.get("phase"):
+            self._metrics.phase_transitions_total.labels(namespace, "", RemediationPhase.PENDING).inc()
+        old_phase = str(old.get("phase") or RemediationPhase.PENDING)
+        new_phase = change.status.phase
+        if new_phase is not None and new_phase != old_phase:
+            self._metrics.phase_transitions_total.labels(namespace, old_phase, new_phase).inc()
+            log.info("rr.phase_changed", from_phase=old_phase, to_phase=new_phase, reason=change.status.reason)
+            if old_phase == RemediationPhase.BLOCKED and change.event is None:
+                change.event = ("Normal", "Unblocked", change.status.message or "")
+        if (
+            change.status.phase is RemediationPhase.BLOCKED
+            and change.status.block_reason is not None
+            and (old.get("phase") != RemediationPhase.BLOCKED or old.get("blockReason") != change.status.block_reason)
+        ):
+            self._metrics.blocked_total.labels(namespace, change.status.block_reason).inc()
+            log.info(
+                "rr.blocked",
+                reason=change.status.block_reason,
+                until=format_time(change.status.blocked_until) if change.status.blocked_until else None,
+            )
+        if change.decision is not None:
+            decision = change.decision
+            self._metrics.routing_decisions_total.labels(
+                namespace, decision.verdict.value, decision.reason.value if decision.reason else ""
+            ).inc()
+        if change.event is not None:
+            type_, reason, message = change.event
+            self._events.event(updated, "Warning" if type_ == "Warning" else "Normal", reason, message)
+
+    async def _reject_unparseable(self, obj: KubeDict, error: ModelError) -> None:
+        """An object that breaks our model: fail it once with a message naming the fields, log once, one Event."""
+        meta = obj["metadata"]
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        version = str(meta.get("resourceVersion"))
+        status = status_of(obj)
+        if self._reported_unparseable.get(key) == version or status.get("phase") in (
+            RemediationPhase.FAILED,
+            RemediationPhase.COMPLETED,
+            RemediationPhase.TIMED_OUT,
+            RemediationPhase.SKIPPED,
+        ):
+            return
+        self._reported_unparseable[key] = version
+        message = "; ".join(error.problems)
+        log.warning("rr.invalid", problems=error.problems)
+        now = format_time(self._clock.now())
+        patch = {
+            "phase": RemediationPhase.FAILED.value,
+            "failurePhase": FailurePhase.ROUTING.value,
+            "failureReason": "InvalidObject",
+            "message": f"invalid RemediationRequest: {message}"[:32768],
+            "completionTime": now,
+        }
+        try:
+            updated = await self._client.patch_status(
+                RR, meta.get("namespace"), meta["name"], patch, resource_version=meta.get("resourceVersion")
+            )
+        except ApiError as write_error:
+            log.warning("rr.invalid_status_write_failed", status=write_error.status, error=write_error.message)
+            updated = obj
+        self._events.event(updated, "Warning", "Failed", f"invalid RemediationRequest: {message}")
+
+
+def _local_reference(rr: RemediationRequest, key: str | None) -> str | None:
+    """A WFE key as stored in `blockingWorkflowExecution`: the name when it is in the request's namespace."""
+    if key is None:
+        return None
+    namespace, _, name = key.rpartition("/")
+    return name if namespace == (rr.metadata.namespace or "") else key

@@ -1,0 +1,525 @@
+"""Routing, row by row (SPEC 4.2), with an in-memory view and a fixed clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrator.routing import (
+    Decision,
+    Execution,
+    Request,
+    RoutingSettings,
+    Verdict,
+    failure_chain,
+    record_failure,
+    route,
+)
+from shared.backoff import Backoff
+from shared.models import (
+    BlockReason,
+    ExecutionPhase,
+    FailurePhase,
+    Outcome,
+    RemediationPhase,
+    RemediationRequest,
+    SkipReason,
+)
+from tests import factories
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+TARGET = "default/deployment/web"
+FP = factories.fingerprint("signal")
+SETTINGS = RoutingSettings(
+    consecutive_failure_threshold=3,
+    consecutive_failure_cooldown=timedelta(hours=1),
+    recently_remediated_cooldown=timedelta(minutes=5),
+    backoff=Backoff(timedelta(seconds=60), timedelta(seconds=600)),
+)
+
+
+def ago(**kwargs) -> datetime:
+    return NOW - timedelta(**kwargs)
+
+
+def wfe(
+    name="wfe-old",
+    phase=ExecutionPhase.COMPLETED,
+    *,
+    created=None,
+    completed=None,
+    workflow="restart-pods",
+    execution_failure=None,
+    acknowledged=False,
+    namespace="default",
+) -> Execution:
+    return Execution(
+        namespace, name, created or ago(hours=2), phase, workflow, completed, execution_failure, acknowledged
+    )
+
+
+def other_rr(
+    name,
+    phase=None,
+    *,
+    created=None,
+    completed=None,
+    failure_phase=None,
+    outcome=None,
+    count=0,
+    next_allowed=None,
+    namespace="default",
+) -> Request:
+    return Request(
+        namespace, name, created or ago(hours=1), phase, completed, failure_phase, outcome, count, next_allowed
+    )
+
+
+def failed_rr(name, *, completed, count, next_allowed=None) -> Request:
+    return other_rr(
+        name,
+        RemediationPhase.FAILED,
+        completed=completed,
+        failure_phase=FailurePhase.WORKFLOW_EXECUTION,
+        count=count,
+        next_allowed=next_allowed,
+    )
+
+
+def succeeded_rr(name, *, completed) -> Request:
+    return other_rr(name, RemediationPhase.COMPLETED, completed=completed, outcome=Outcome.REMEDIATED)
+
+
+@dataclass
+class View:
+    executions: list[Execution] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    fingerprint_namespace: str = "default"
+
+    def executions_on_target(self, target):
+        return self.executions if target == TARGET else []
+
+    def live_requests(self, namespace, fingerprint):
+        return [r for r in self.requests if r.namespace == namespace and fingerprint == FP and r.live]
+
+    def executed_requests(self, namespace, fingerprint):
+        return [r for r in self.requests if r.namespace == namespace and fingerprint == FP and r.executed]
+
+
+def the_rr(name="rr-new", created=None, workflow="restart-pods") -> RemediationRequest:
+    obj = factories.remediation_request(name, workflow_id=workflow, fingerprint_seed="signal")
+    obj["metadata"]["creationTimestamp"] = (created or NOW).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return RemediationRequest.from_k8s(obj)
+
+
+def decide(view: View, rr: RemediationRequest | None = None, **kwargs) -> Decision:
+    return route(rr or the_rr(), view, NOW, SETTINGS, **kwargs)
+
+
+EXEC_FAILED = wfe(
+    "wfe-failed", ExecutionPhase.FAILED, created=ago(minutes=30), completed=ago(minutes=20), execution_failure=True
+)
+
+ROWS = [
+    # (description, view, expected verdict, expected reason)
+    ("nothing in the way executes", View(), Verdict.EXECUTE, None),
+    # 1 PreviousExecutionFailed
+    (
+        "last execution failed during execution: skip for manual review",
+        View([EXEC_FAILED]),
+        Verdict.SKIP,
+        SkipReason.PREVIOUS_EXECUTION_FAILED,
+    ),
+    (
+        "an acknowledged failed execution is ignored",
+        View(
+            [
+                wfe(
+                    "wfe-failed",
+                    ExecutionPhase.FAILED,
+                    completed=ago(minutes=20),
+                    execution_failure=True,
+                    acknowledged=True,
+                )
+            ]
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a failure before execution does not need review",
+        View(
+            [
+                wfe(
+                    "wfe-failed",
+                    ExecutionPhase.FAILED,
+                    created=ago(hours=3),
+                    completed=ago(hours=3),
+                    execution_failure=False,
+                )
+            ]
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "only the most recent execution counts for review",
+        View(
+            [
+                EXEC_FAILED,
+                wfe("wfe-newer", ExecutionPhase.COMPLETED, created=ago(minutes=15), completed=ago(minutes=10)),
+            ]
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 2 DuplicateInProgress
+    (
+        "an older live request of the fingerprint makes this a duplicate",
+        View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
+        Verdict.BLOCK,
+        BlockReason.DUPLICATE_IN_PROGRESS,
+    ),
+    (
+        "an older blocked request also counts as in progress",
+        View(requests=[other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5))]),
+        Verdict.BLOCK,
+        BlockReason.DUPLICATE_IN_PROGRESS,
+    ),
+    (
+        "a newer live request does not make this a duplicate",
+        View(requests=[other_rr("rr-newer", RemediationPhase.PENDING, created=NOW + timedelta(seconds=1))]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a finished older request is not in progress",
+        View(requests=[succeeded_rr("rr-old", completed=ago(hours=2))]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a request of another namespace is not a duplicate",
+        View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5), namespace="other")]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 3 ConsecutiveFailures
+    (
+        "three failures in a row within the cooldown block the fingerprint",
+        View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]),
+        Verdict.BLOCK,
+        BlockReason.CONSECUTIVE_FAILURES,
+    ),
+    (
+        "the breaker opens after the cooldown",
+        View(requests=[failed_rr("rr-f3", completed=ago(minutes=61), count=3)]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a success after the failures breaks the chain",
+        View(
+            requests=[
+                failed_rr("rr-f3", completed=ago(minutes=20), count=3),
+                succeeded_rr("rr-ok", completed=ago(minutes=15)),
+            ]
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 4 ResourceBusy
+    (
+        "a running execution on the target blocks",
+        View([wfe("wfe-run", ExecutionPhase.RUNNING, created=ago(minutes=1))]),
+        Verdict.BLOCK,
+        BlockReason.RESOURCE_BUSY,
+    ),
+    (
+        "an execution without a phase yet is live and blocks",
+        View([wfe("wfe-new", None, created=ago(seconds=1))]),
+        Verdict.BLOCK,
+        BlockReason.RESOURCE_BUSY,
+    ),
+    (
+        "a pending execution blocks",
+        View([wfe("wfe-p", ExecutionPhase.PENDING, created=ago(seconds=1))]),
+        Verdict.BLOCK,
+        BlockReason.RESOURCE_BUSY,
+    ),
+    # 5 RecentlyRemediated
+    (
+        "the same workflow completed on the target two minutes ago",
+        View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]),
+        Verdict.BLOCK,
+        BlockReason.RECENTLY_REMEDIATED,
+    ),
+    (
+        "another workflow completed recently does not block",
+        View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2), workflow="scale-up")]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a completion older than the cooldown does not block",
+        View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=6))]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 6 ExponentialBackoff
+    (
+        "a recent failure's backoff is still running",
+        View(
+            requests=[failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))]
+        ),
+        Verdict.BLOCK,
+        BlockReason.EXPONENTIAL_BACKOFF,
+    ),
+    (
+        "an expired backoff lets the request run",
+        View(requests=[failed_rr("rr-f1", completed=ago(minutes=2), count=1, next_allowed=ago(seconds=1))]),
+        Verdict.EXECUTE,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("view", "verdict", "reason"), [row[1:] for row in ROWS], ids=[row[0] for row in ROWS])
+def test_routing_table(view, verdict, reason):
+    decision = decide(view)
+    assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+ORDER = [
+    (
+        "PreviousExecutionFailed before DuplicateInProgress",
+        View([EXEC_FAILED], [other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
+        SkipReason.PREVIOUS_EXECUTION_FAILED,
+    ),
+    (
+        "DuplicateInProgress before ConsecutiveFailures",
+        View(
+            requests=[
+                other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5)),
+                failed_rr("rr-f3", completed=ago(minutes=10), count=3),
+            ]
+        ),
+        BlockReason.DUPLICATE_IN_PROGRESS,
+    ),
+    (
+        "ConsecutiveFailures before ResourceBusy",
+        View([wfe("wfe-run", ExecutionPhase.RUNNING)], [failed_rr("rr-f3", completed=ago(minutes=10), count=3)]),
+        BlockReason.CONSECUTIVE_FAILURES,
+    ),
+    (
+        "ResourceBusy before RecentlyRemediated",
+        View(
+            [
+                wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2)),
+                wfe("wfe-run", ExecutionPhase.RUNNING, created=ago(minutes=1)),
+            ]
+        ),
+        BlockReason.RESOURCE_BUSY,
+    ),
+    (
+        "RecentlyRemediated before ExponentialBackoff",
+        View(
+            [wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))],
+            [failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))],
+        ),
+        BlockReason.RECENTLY_REMEDIATED,
+    ),
+]
+
+
+@pytest.mark.parametrize(("view", "reason"), [row[1:] for row in ORDER], ids=[row[0] for row in ORDER])
+def test_checks_run_in_the_specified_order(view, reason):
+    assert decide(view).reason == reason
+
+
+def test_skip_names_the_failed_execution_and_how_to_acknowledge_it():
+    decision = decide(View([EXEC_FAILED]))
+    assert decision.blocking_workflow_execution == "default/wfe-failed"
+    assert decision.incident == "default/wfe-failed"
+    assert "kubernaut.ai/execution-failure-acknowledged" in decision.message
+
+
+def test_the_oldest_live_request_wins_and_ties_are_broken_by_name():
+    same_second = ago(minutes=5)
+    view = View(
+        requests=[
+            other_rr("rr-b", RemediationPhase.BLOCKED, created=same_second),
+            other_rr("rr-a", RemediationPhase.EXECUTING, created=same_second),
+            other_rr("rr-c", RemediationPhase.PENDING, created=ago(minutes=1)),
+        ]
+    )
+    assert decide(view).duplicate_of == "rr-a"
+    # Two requests created in the same second: the name decides, so exactly one of them goes first.
+    view = View(requests=[other_rr("rr-y", RemediationPhase.PENDING, created=NOW)])
+    assert decide(view, the_rr("rr-x")).verdict is Verdict.EXECUTE
+    view = View(requests=[other_rr("rr-x", RemediationPhase.PENDING, created=NOW)])
+    assert decide(view, the_rr("rr-y")).duplicate_of == "rr-x"
+
+
+def test_a_request_is_never_a_duplicate_of_itself():
+    view = View(requests=[other_rr("rr-new", RemediationPhase.PENDING, created=ago(minutes=5))])
+    assert decide(view, the_rr("rr-new", created=ago(minutes=5))).verdict is Verdict.EXECUTE
+
+
+def test_time_based_blocks_carry_their_expiry():
+    cf = decide(View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]))
+    assert cf.until == ago(minutes=10) + timedelta(hours=1)
+    assert cf.incident and cf.incident.startswith(FP)
+    rr = decide(View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]))
+    assert rr.until == ago(minutes=2) + timedelta(minutes=5)
+    assert rr.blocking_workflow_execution == "default/wfe-done"
+    backoff = decide(
+        View(
+            requests=[failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))]
+        )
+    )
+    assert backoff.until == NOW + timedelta(seconds=30)
+
+
+def test_event_based_blocks_have_no_expiry():
+    busy = decide(View([wfe("wfe-run", ExecutionPhase.RUNNING)]))
+    assert busy.until is None and busy.blocking_workflow_execution == "default/wfe-run"
+    dup = decide(View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]))
+    assert dup.until is None
+
+
+def test_recently_remediated_waits_for_the_latest_completion():
+    view = View(
+        [
+            wfe("wfe-1", ExecutionPhase.COMPLETED, created=ago(minutes=10), completed=ago(minutes=4)),
+            wfe("wfe-2", ExecutionPhase.COMPLETED, created=ago(minutes=3), completed=ago(minutes=1)),
+        ]
+    )
+    decision = decide(view)
+    assert decision.blocking_workflow_execution == "default/wfe-2"
+    assert decision.until == ago(minutes=1) + timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("view", "verdict", "reason"),
+    [
+        (View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]), Verdict.EXECUTE, None),
+        (View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]), Verdict.EXECUTE, None),
+        (
+            View(
+                requests=[
+                    failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))
+                ]
+            ),
+            Verdict.EXECUTE,
+            None,
+        ),
+        (View([EXEC_FAILED]), Verdict.SKIP, SkipReason.PREVIOUS_EXECUTION_FAILED),
+        (
+            View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
+            Verdict.BLOCK,
+            BlockReason.DUPLICATE_IN_PROGRESS,
+        ),
+        (View([wfe("wfe-run", ExecutionPhase.RUNNING)]), Verdict.BLOCK, BlockReason.RESOURCE_BUSY),
+    ],
+    ids=["breaker bypassed", "cooldown bypassed", "backoff bypassed", "review kept", "duplicate kept", "busy kept"],
+)
+def test_manual_unblock_bypasses_only_the_time_based_checks(view, verdict, reason):
+    decision = decide(view, bypass_time_blocks=True)
+    assert (decision.verdict, decision.reason) == (verdict, reason)
+
+
+# -- failure history (SPEC 4.3) ---------------------------------------------------------------------------------
+def test_failure_chain_reads_the_newest_executed_request():
+    chain = failure_chain(
+        [
+            failed_rr("rr-1", completed=ago(minutes=30), count=1),
+            failed_rr("rr-2", completed=ago(minutes=10), count=2, next_allowed=NOW),
+        ]
+    )
+    assert (chain.count, chain.last_failure, chain.source) == (2, ago(minutes=10), "rr-2")
+    assert (
+        failure_chain(
+            [failed_rr("rr-1", completed=ago(minutes=30), count=1), succeeded_rr("rr-2", completed=ago(minutes=5))]
+        ).count
+        == 0
+    )
+    assert failure_chain([]).count == 0
+
+
+@pytest.mark.parametrize(
+    ("history", "count"),
+    [
+        ([], 1),
+        ([failed_rr("a", completed=ago(minutes=30), count=1)], 2),
+        ([failed_rr("a", completed=ago(minutes=30), count=1), failed_rr("b", completed=ago(minutes=20), count=2)], 3),
+        ([failed_rr("a", completed=ago(minutes=30), count=1), succeeded_rr("b", completed=ago(minutes=20))], 1),
+        (
+            [
+                succeeded_rr("a", completed=ago(minutes=40)),
+                failed_rr("b", completed=ago(minutes=30), count=1),
+                failed_rr("c", completed=ago(minutes=20), count=2),
+            ],
+            3,
+        ),
+    ],
+    ids=["first failure", "second", "third", "a success breaks the chain", "count stops at the success"],
+)
+def test_record_failure_counts_consecutive_failures_newest_first(history, count):
+    assert record_failure("rr-now", NOW, history, FP, SETTINGS)[0] == count
+
+
+def test_requests_that_never_executed_neither_count_nor_break_the_chain():
+    never_ran = [
+        other_rr(
+            "dup",
+            RemediationPhase.FAILED,
+            completed=ago(minutes=25),
+            failure_phase=FailurePhase.DEDUPLICATED,
+            outcome=Outcome.INHERITED_FAILED,
+        ),
+        other_rr(
+            "expired",
+            RemediationPhase.FAILED,
+            completed=ago(minutes=24),
+            failure_phase=FailurePhase.BLOCKED,
+            outcome=Outcome.NOT_EXECUTED,
+        ),
+        other_rr(
+            "skipped",
+            RemediationPhase.FAILED,
+            completed=ago(minutes=23),
+            failure_phase=FailurePhase.ROUTING,
+            outcome=Outcome.MANUAL_REVIEW_REQUIRED,
+        ),
+    ]
+    assert not any(r.executed for r in never_ran)
+    executed = [r for r in [failed_rr("a", completed=ago(minutes=30), count=1), *never_ran] if r.executed]
+    assert record_failure("rr-now", NOW, executed, FP, SETTINGS)[0] == 2
+
+
+def test_backoff_is_stored_below_the_threshold_and_reproducible():
+    count, next_allowed = record_failure("rr-now", NOW, [], FP, SETTINGS)
+    assert count == 1
+    assert timedelta(seconds=60) <= next_allowed - NOW <= timedelta(seconds=66)
+    assert record_failure("rr-now", NOW, [], FP, SETTINGS) == (count, next_allowed)
+    history = [failed_rr("a", completed=ago(minutes=30), count=1), failed_rr("b", completed=ago(minutes=20), count=2)]
+    assert record_failure("rr-now", NOW, history, FP, SETTINGS) == (3, None)
+
+
+def test_a_new_request_of_a_fingerprint_that_failed_twice_waits_for_the_backoff():
+    count, next_allowed = record_failure(
+        "rr-2", ago(seconds=10), [failed_rr("rr-1", completed=ago(minutes=5), count=1)], FP, SETTINGS
+    )
+    assert count == 2
+    view = View(
+        requests=[
+            failed_rr("rr-1", completed=ago(minutes=5), count=1),
+            failed_rr("rr-2", completed=ago(seconds=10), count=count, next_allowed=next_allowed),
+        ]
+    )
+    decision = decide(view)
+    assert decision.reason is BlockReason.EXPONENTIAL_BACKOFF
+    assert decision.until == next_allowed
