@@ -1,23 +1,19 @@
-"""`kubernaut-executor` / `python -m executor`."""
+"""`kubernaut-executor` / `python -m executor`: runs against the current kubeconfig or in-cluster config."""
 
 from __future__ import annotations
 
 import sys
 
+from executor.app import setup
+from executor.metrics import PREFIX
 from executor.settings import ExecutorSettings
-from shared.settings import SettingsProblem, load_settings
+from shared.runtime.manager import run_controller_process
 
 PROG = "kubernaut-executor"
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = load_settings(ExecutorSettings, sys.argv[1:] if argv is None else argv, PROG)
-    except SettingsProblem as problem:
-        print(f"{PROG}: {problem}", file=sys.stderr)
-        return 2
-    print(f"{PROG}: settings are valid; the controller is not implemented yet: {settings!r}", file=sys.stderr)
-    return 1
+    return run_controller_process(PROG, ExecutorSettings, argv, setup, metrics_prefix=PREFIX)
 
 
 if __name__ == "__main__":

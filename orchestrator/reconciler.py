@@ -49,13 +49,14 @@ from shared.models import (
     WorkflowExecution,
 )
 from shared.models.conditions import set_condition
-from shared.runtime.client import ApiError, KubeClient, merge_patch, retry_on_conflict
+from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.clock import Clock
 from shared.runtime.controller import Result
 from shared.runtime.events import EventRecorder
 from shared.runtime.informer import Informer
 from shared.runtime.keylock import KeyedLocks
-from shared.runtime.store import KubeDict, split_key
+from shared.runtime.status import reconcile_latest, update_status
+from shared.runtime.store import KubeDict, section, split_key
 from shared.target import label_value, target_label_value
 
 log = structlog.get_logger("kubernaut.orchestrator")
@@ -121,27 +122,9 @@ class RemediationReconciler:
 
     # -- entry point ----------------------------------------------------------------------------------------
     async def reconcile(self, key: str) -> Result:
-        first = True
-
-        async def attempt() -> Result:
-            nonlocal first
-            obj = self._requests.store.get(key) if first else await self._fetch(key)
-            first = False
-            if obj is None:
-                self._reported_unparseable.pop(key, None)
-                return Result.done()
-            return await self._reconcile(obj)
-
-        return await retry_on_conflict(attempt, attempts=4)
-
-    async def _fetch(self, key: str) -> KubeDict | None:
-        namespace, name = split_key(key)
-        try:
-            return await self._client.get(RR, namespace, name)
-        except ApiError as error:
-            if error.not_found:
-                return None
-            raise
+        if self._requests.store.get(key) is None:
+            self._reported_unparseable.pop(key, None)
+        return await reconcile_latest(key, self._requests, self._client, self._reconcile)
 
     async def _reconcile(self, obj: KubeDict) -> Result:
         if obj["metadata"].get("deletionTimestamp"):
@@ -452,8 +435,7 @@ class RemediationReconciler:
             )
             return _Change(status, event=("Normal", "Completed", status.message))
         if execution.phase is ExecutionPhase.FAILED:
-            details = wfe_status.get("failureDetails")
-            details = details if isinstance(details, dict) else {}
+            details = section(wfe_status, "failureDetails")
             reason = str(details.get("reason") or "Unknown")
             failed_at = execution.completion_time or now
             count, next_allowed = self._failure_history(rr, failed_at)
@@ -545,14 +527,10 @@ class RemediationReconciler:
         """Write the status if it changed (conditional on the version we read), then metrics and the Event."""
         old = status_of(obj)
         new = change.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        patch = merge_patch(old, new)
-        if not patch:
+        updated = await update_status(self._client, self._requests, obj, new)
+        if updated is None:
             return
         meta = obj["metadata"]
-        updated = await self._client.patch_status(
-            RR, meta.get("namespace"), meta["name"], patch, resource_version=meta.get("resourceVersion")
-        )
-        self._requests.write_through(updated, replaces=meta.get("resourceVersion"))
         namespace = meta.get("namespace") or ""
         if change.expired is not None:
             expired_reason, lag = change.expired

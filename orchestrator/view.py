@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
 from shared.kubetime import parse_time
 from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase
-from shared.runtime.store import KubeDict, ReadOnlyStore
+from shared.runtime.store import KubeDict, ReadOnlyStore, section
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -35,14 +35,11 @@ _NO_TIME = datetime.min.replace(tzinfo=UTC)  # an object without a timestamp sor
 
 
 def status_of(obj: KubeDict) -> dict[str, Any]:
-    """The status of a cached object as a dict, whatever the object holds there."""
-    status = obj.get("status")
-    return status if isinstance(status, dict) else {}
+    return section(obj, "status")
 
 
 def _spec(obj: KubeDict) -> dict[str, Any]:
-    spec = obj.get("spec")
-    return spec if isinstance(spec, dict) else {}
+    return section(obj, "spec")
 
 
 def _enum(cls: type[E], value: object) -> E | None:
@@ -152,16 +149,14 @@ WFE_INDEXERS = {WFE_TARGET: index_target, WFE_OWNER: index_owner}
 def execution_from(obj: KubeDict) -> Execution:
     meta = obj["metadata"]
     status = status_of(obj)
-    details = status.get("failureDetails")
-    details = details if isinstance(details, dict) else {}
-    workflow = _spec(obj).get("workflowRef")
+    details = section(status, "failureDetails")
     was_execution_failure = details.get("wasExecutionFailure")
     return Execution(
         namespace=meta.get("namespace") or "",
         name=meta["name"],
         created=_time(meta.get("creationTimestamp")) or _NO_TIME,
         phase=_enum(ExecutionPhase, status.get("phase")),
-        workflow_id=str(workflow.get("workflowId", "")) if isinstance(workflow, dict) else "",
+        workflow_id=str(section(_spec(obj), "workflowRef").get("workflowId", "")),
         completion_time=_time(status.get("completionTime")),
         was_execution_failure=was_execution_failure if isinstance(was_execution_failure, bool) else None,
         acknowledged=bool((meta.get("annotations") or {}).get(ACKNOWLEDGED_ANNOTATION)),

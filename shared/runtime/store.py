@@ -24,6 +24,12 @@ def object_key(obj: KubeDict) -> str:
     return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
 
 
+def section(obj: KubeDict, name: str) -> dict[str, Any]:
+    """`obj[name]` when it is a mapping, else an empty dict: cached objects may break their schema."""
+    value = obj.get(name)
+    return value if isinstance(value, dict) else {}
+
+
 def split_key(key: str) -> tuple[str | None, str]:
     namespace, _, name = key.rpartition("/")
     return (namespace or None), name

@@ -1,0 +1,49 @@
+"""Wiring of the executor process: WorkflowExecution and PipelineRun informers, handlers, the controller."""
+
+from __future__ import annotations
+
+from executor.metrics import ExecutorMetrics
+from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, workflow_execution_of
+from executor.reconciler import ExecutionReconciler
+from executor.settings import ExecutorSettings
+from shared.models import PipelineRun, WorkflowExecution
+from shared.runtime.informer import EventHandler
+from shared.runtime.manager import Manager
+from shared.runtime.store import KubeDict, object_key
+
+CONTROLLER = "workflowexecution"
+
+
+def setup(manager: Manager, settings: ExecutorSettings) -> ExecutionReconciler:
+    executions = manager.informer(WorkflowExecution.RESOURCE)
+    # Only our PipelineRuns, only in the execution namespace: progress arrives as watch events.
+    runs = manager.informer(
+        PipelineRun.RESOURCE, namespaces=[settings.execution_namespace], label_selector=LABEL_WORKFLOW_EXECUTION
+    )
+    reconciler = ExecutionReconciler(
+        manager.client,
+        executions,
+        runs,
+        settings=settings,
+        clock=manager.clock,
+        events=manager.events,
+        metrics=ExecutorMetrics(manager.metrics.registry),
+    )
+    controller = manager.controller(CONTROLLER, reconciler.reconcile, resync=executions.store.keys)
+    enqueue = controller.queue.add
+
+    def execution_changed(obj: KubeDict) -> None:
+        enqueue(object_key(obj))
+
+    def run_changed(obj: KubeDict) -> None:
+        key, _ = workflow_execution_of(obj)
+        if key:
+            enqueue(key)
+
+    executions.add_event_handler(
+        EventHandler(on_add=execution_changed, on_update=lambda _, new: execution_changed(new))
+    )
+    runs.add_event_handler(
+        EventHandler(on_add=run_changed, on_update=lambda _, new: run_changed(new), on_delete=run_changed)
+    )
+    return reconciler

@@ -1,0 +1,74 @@
+"""Failure classification, rule by rule and in order (SPEC 5)."""
+
+import pytest
+
+from executor.classify import classify, failure_reason, was_execution_failure
+from shared.models import FailureReason as F
+
+RULES = [
+    ("message oomkilled", "Failed", "step-x OOMKilled", F.OOM_KILLED),
+    ("message oom", "Failed", "container oom", F.OOM_KILLED),
+    ("reason timeout", "PipelineRunTimeout", "took too long", F.DEADLINE_EXCEEDED),
+    ("message timeout", "Failed", "step timeout reached", F.DEADLINE_EXCEEDED),
+    ("message deadline", "Failed", "deadline exceeded", F.DEADLINE_EXCEEDED),
+    ("message forbidden", "Failed", "pods is forbidden", F.FORBIDDEN),
+    ("message rbac", "Failed", "RBAC: access denied", F.FORBIDDEN),
+    ("message permission denied", "Failed", "permission denied", F.FORBIDDEN),
+    ("message quota", "Failed", "exceeded quota: compute", F.RESOURCE_EXHAUSTED),
+    ("message resource exhausted", "Failed", "resource exhausted on node", F.RESOURCE_EXHAUSTED),
+    ("message imagepullbackoff", "Failed", "ImagePullBackOff for step", F.IMAGE_PULL_BACK_OFF),
+    ("message image pull", "Failed", "image pull failed", F.IMAGE_PULL_BACK_OFF),
+    ("message invalid", "CouldntGetPipeline", "invalid bundle", F.CONFIGURATION_ERROR),
+    ("message configuration", "Failed", "bad configuration", F.CONFIGURATION_ERROR),
+    ("reason taskfailed", "TaskFailed", "something broke", F.TASK_FAILED),
+    ("message task and failed", "Failed", "Task restart has failed", F.TASK_FAILED),
+    ("nothing matches", "Failed", "something else", F.UNKNOWN),
+    ("empty", None, None, F.UNKNOWN),
+    ("case does not matter", "Failed", "OOMKILLED", F.OOM_KILLED),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "expected"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+def test_each_rule(reason, message, expected):
+    assert failure_reason(reason, message) is expected
+
+
+ORDER = [
+    ("oom before timeout", "PipelineRunTimeout", "oomkilled", F.OOM_KILLED),
+    ("timeout before forbidden", "Failed", "timeout: forbidden", F.DEADLINE_EXCEEDED),
+    ("forbidden before quota", "Failed", "forbidden: exceeded quota", F.FORBIDDEN),
+    ("quota before image pull", "Failed", "quota while image pull", F.RESOURCE_EXHAUSTED),
+    ("image pull before invalid", "Failed", "image pull: invalid reference", F.IMAGE_PULL_BACK_OFF),
+    ("invalid before task failed", "TaskFailed", "invalid input, task failed", F.CONFIGURATION_ERROR),
+    ("reason timeout is enough", "PipelineRunTimeout", "task failed", F.DEADLINE_EXCEEDED),
+    ("a reason only counts for timeout and taskfailed", "OOMKilled", "nothing", F.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "expected"), [r[1:] for r in ORDER], ids=[r[0] for r in ORDER])
+def test_the_first_matching_rule_wins(reason, message, expected):
+    assert failure_reason(reason, message) is expected
+
+
+MATRIX = [
+    # reason, started, has task runs, was execution failure
+    *[
+        (r, True, tr, r not in (F.IMAGE_PULL_BACK_OFF, F.CONFIGURATION_ERROR, F.RESOURCE_EXHAUSTED))
+        for r in F
+        for tr in (False, True)
+    ],
+    *[(r, False, True, True) for r in F],
+    *[(r, False, False, r in (F.OOM_KILLED, F.DEADLINE_EXCEEDED, F.FORBIDDEN, F.TASK_FAILED)) for r in F],
+]
+
+
+@pytest.mark.parametrize(("reason", "started", "task_runs", "expected"), MATRIX)
+def test_was_execution_failure_matrix(reason, started, task_runs, expected):
+    assert was_execution_failure(reason, started=started, has_task_runs=task_runs) is expected
+
+
+def test_classify_combines_both():
+    result = classify("TaskFailed", "step failed", started=True, has_task_runs=True)
+    assert (result.reason, result.was_execution_failure) == (F.TASK_FAILED, True)
+    result = classify("CouldntGetPipeline", "invalid bundle", started=False, has_task_runs=False)
+    assert (result.reason, result.was_execution_failure) == (F.CONFIGURATION_ERROR, False)
