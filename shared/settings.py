@@ -39,7 +39,7 @@ def _comma_list(value: Any) -> Any:
 PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
 """A duration written as seconds (`90`) or Go style (`90s`, `5m`, `1h30m`); must be > 0."""
 
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, Field(ge=0, le=65535)]  # 0 picks a free port (tests)
 NamespaceList = Annotated[list[str], NoDecode, BeforeValidator(_comma_list)]
 
 
