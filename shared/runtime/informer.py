@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +28,7 @@ from shared.backoff import Backoff
 from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
-from shared.runtime.store import Indexer, IndexFunc, KubeDict, ReadOnlyStore, object_key
+from shared.runtime.store import Indexer, IndexFunc, KubeDict, ReadOnlyStore, decode, object_key
 
 log = structlog.get_logger("kubernaut.informer")
 
@@ -39,28 +38,12 @@ HEALTHY_RESET = 120.0  # seconds without a failure after which the backoff start
 MIN_WATCH_SECONDS = 1.0  # a watch that ends sooner without any event counts as a failure (no hot loop)
 
 
-INTERN_MAX = 64  # strings up to this length are shared between cached objects
-
-
-def compact(obj: KubeDict) -> KubeDict:
-    """Default transform, to bound the cache's memory: drop `metadata.managedFields` (large, never read by a
-    controller) and share equal short strings between objects (phases, reasons, timestamps, namespaces repeat in
-    thousands of objects; sharing them cuts a cached object's size by about 40 %). Mutates `obj` in place."""
+def strip_managed_fields(obj: KubeDict) -> KubeDict:
+    """Default transform: managedFields are large and never read by a controller."""
     metadata = obj.get("metadata")
     if isinstance(metadata, dict):
         metadata.pop("managedFields", None)
-    _intern_strings(obj)
     return obj
-
-
-def _intern_strings(node: dict[str, Any] | list[Any]) -> None:
-    items = node.items() if isinstance(node, dict) else enumerate(node)
-    for key, value in items:
-        if type(value) is str:
-            if len(value) <= INTERN_MAX:
-                node[key] = sys.intern(value)  # type: ignore[index]
-        elif isinstance(value, dict | list):
-            _intern_strings(value)
 
 
 @dataclass
@@ -86,7 +69,7 @@ class Informer:
         label_selector: str | None = None,
         field_selector: str | None = None,
         indexers: dict[str, IndexFunc] | None = None,
-        transform: Transform = compact,
+        transform: Transform = strip_managed_fields,
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
         inactivity_timeout: float = 70.0,
@@ -130,11 +113,10 @@ class Informer:
         the version the write replaced. Never regresses the cache past a newer watch event. Handlers are not run:
         the watch event that follows runs them."""
         key = object_key(obj)
-        current = self._indexer.get(key)
         if replaces is None:
-            if current is not None:
+            if key in self._indexer:
                 return False
-        elif current is None or current["metadata"].get("resourceVersion") != replaces:
+        elif self._indexer.resource_version(key) != replaces:
             return False
         self._indexer.upsert(key, self._transform(obj))
         return True
@@ -147,6 +129,12 @@ class Informer:
     def _reflector_synced(self) -> None:
         if all(r.synced for r in self._reflectors):
             self._synced.set()
+
+    def _dispatch_change(self, old: bytes | None, new: KubeDict) -> None:
+        if old is None:
+            self._dispatch("on_add", new)
+        elif any(h.on_update is not None for h in self._handlers):
+            self._dispatch("on_update", decode(old), new)
 
     def _dispatch(self, kind: str, *args: KubeDict) -> None:
         for handler in self._handlers:
@@ -256,13 +244,11 @@ class _Reflector:
         for key in vanished:
             last = indexer.delete(key)
             if last is not None:
-                informer._dispatch("on_delete", last)
+                informer._dispatch("on_delete", decode(last))
         for key, obj in items.items():
-            old = indexer.upsert(key, obj)
-            if old is None:
-                informer._dispatch("on_add", obj)
-            elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
-                informer._dispatch("on_update", old, obj)
+            if indexer.resource_version(key) == str(obj["metadata"].get("resourceVersion") or ""):
+                continue  # unchanged since we last saw it
+            informer._dispatch_change(indexer.upsert(key, obj), obj)
 
     async def _watch(self) -> None:
         informer = self._informer
@@ -322,8 +308,4 @@ class _Reflector:
             indexer.delete(key)
             informer._dispatch("on_delete", obj)
             return
-        old = indexer.upsert(key, obj)
-        if old is None:
-            informer._dispatch("on_add", obj)
-        else:
-            informer._dispatch("on_update", old, obj)
+        informer._dispatch_change(indexer.upsert(key, obj), obj)

@@ -1,7 +1,9 @@
 """The informer's cache: objects by key plus named indexes (client-go's Indexer).
 
-Objects are the API server's JSON as plain dicts (after the informer's transform). Readers must treat them as
-read-only: the same dict is shared by every reader until the next watch event replaces it.
+Each object is kept as its compact JSON bytes and decoded on read. Measured on RR-sized objects this holds a cached
+object in about its JSON size (plain dicts took 3.8 times that), keeps the cache out of the garbage collector's
+scans (bytes are not tracked; a large dict cache made every collection slower), and costs ~5 us per read, small next
+to a reconcile. Every read returns a fresh dict, so no reader can corrupt the cache.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
+
+import orjson
 
 KubeDict = dict[str, Any]
 IndexFunc = Callable[[KubeDict], Iterable[str]]
@@ -57,7 +61,8 @@ class Indexer:
     """Objects by key, plus for each named index: value -> set of keys. An update touches only changed entries."""
 
     def __init__(self, indexers: dict[str, IndexFunc] | None = None) -> None:
-        self._items: dict[str, KubeDict] = {}
+        self._items: dict[str, bytes] = {}
+        self._versions: dict[str, str] = {}
         self._indexers = dict(indexers or {})
         self._indices: dict[str, dict[str, set[str]]] = {name: {} for name in self._indexers}
         # The values each key is filed under, per index, so an update need not recompute the old object's values.
@@ -65,13 +70,18 @@ class Indexer:
 
     # -- reads ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> KubeDict | None:
-        return self._items.get(key)
+        data = self._items.get(key)
+        return None if data is None else decode(data)
 
     def list(self) -> builtins.list[KubeDict]:
-        return list(self._items.values())
+        return [decode(data) for data in self._items.values()]
 
     def keys(self) -> builtins.list[str]:
         return list(self._items)
+
+    def resource_version(self, key: str) -> str | None:
+        """The cached object's resourceVersion, without decoding it."""
+        return self._versions.get(key)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -84,7 +94,7 @@ class Indexer:
 
     def by_index(self, index: str, value: str) -> builtins.list[KubeDict]:
         items = self._items
-        return [items[key] for key in self._index(index).get(value, _EMPTY)]
+        return [decode(items[key]) for key in self._index(index).get(value, _EMPTY)]
 
     def index_keys(self, index: str, value: str) -> frozenset[str]:
         return frozenset(self._index(index).get(value, _EMPTY))
@@ -99,18 +109,21 @@ class Indexer:
             raise KeyError(f"no index named {name!r} (have {sorted(self._indices)})") from None
 
     # -- writes (the informer's) ----------------------------------------------------------------------------
-    def upsert(self, key: str, obj: KubeDict) -> KubeDict | None:
-        """Store `obj` under `key`; return the object it replaced, if any."""
+    def upsert(self, key: str, obj: KubeDict) -> bytes | None:
+        """Store `obj` under `key`; return the encoded object it replaced, if any (see `decode`)."""
         old = self._items.get(key)
-        self._items[key] = obj
+        # orjson hands back its whole write buffer (4 KiB for a 1.3 KB object); keep an exact-size copy.
+        self._items[key] = memoryview(orjson.dumps(obj)).tobytes()
+        self._versions[key] = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         for name, func in self._indexers.items():
             self._refile(name, key, tuple(dict.fromkeys(func(obj))))
         return old
 
-    def delete(self, key: str) -> KubeDict | None:
-        """Remove `key`; return the last known object, if any."""
+    def delete(self, key: str) -> bytes | None:
+        """Remove `key`; return the last known object, encoded, if any."""
         old = self._items.pop(key, None)
         if old is not None:
+            del self._versions[key]
             for name in self._indexers:
                 self._refile(name, key, ())
         return old
@@ -134,3 +147,8 @@ class Indexer:
             filed[key] = new_values
         else:
             filed.pop(key, None)
+
+
+def decode(data: bytes) -> KubeDict:
+    decoded: KubeDict = orjson.loads(data)
+    return decoded

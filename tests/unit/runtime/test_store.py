@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.runtime.store import Indexer, object_key, split_key
+from shared.runtime.store import Indexer, decode, object_key, split_key
 
 
 def obj(name, namespace="ns", labels=None):
@@ -58,9 +58,22 @@ def test_update_moves_the_key_between_values_and_removes_empty_sets(indexer):
 def test_delete_returns_the_last_known_object_and_clears_indexes(indexer):
     indexer.upsert("ns/a", obj("a", labels={"team": "red"}))
     last = indexer.delete("ns/a")
-    assert last["metadata"]["name"] == "a"
+    assert decode(last)["metadata"]["name"] == "a"
     assert indexer.index_values("team") == []
     assert indexer.delete("ns/a") is None
+
+
+def test_every_read_returns_a_fresh_copy_so_readers_cannot_corrupt_the_cache(indexer):
+    indexer.upsert("ns/a", obj("a", labels={"team": "red"}))
+    indexer.get("ns/a")["metadata"]["labels"]["team"] = "changed"
+    indexer.by_index("team", "red")[0]["metadata"]["name"] = "changed"
+    assert indexer.get("ns/a") == obj("a", labels={"team": "red"})
+
+
+def test_resource_version_is_read_without_decoding(indexer):
+    indexer.upsert("ns/a", {"metadata": {"name": "a", "namespace": "ns", "resourceVersion": "42", "labels": {}}})
+    assert indexer.resource_version("ns/a") == "42"
+    assert indexer.resource_version("ns/b") is None
 
 
 def test_unknown_index_names_the_known_ones(indexer):
