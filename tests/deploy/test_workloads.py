@@ -174,7 +174,7 @@ def test_one_image_runs_both_processes(objects, overlay):
     expected = {
         "kind": "kubernaut-controlplane:dev",
         "production": "registry.example.com/kubernaut/kubernaut-controlplane:0.1.0",
-        "two-container": "kubernaut-controlplane:0.1.0",
+        "two-container": "registry.example.com/kubernaut/kubernaut-controlplane:0.1.0",
     }
     assert images == {expected[overlay]}
 
