@@ -36,3 +36,42 @@ crds: $(STAMP)  ## regenerate manifests/crds from the models
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
+
+# -- a local cluster and a local run (need kind, docker and kubectl; CI runs none of these) ----------------------------
+KIND ?= kind
+KUBECTL ?= kubectl
+DOCKER ?= docker
+KIND_CLUSTER ?= kubernaut
+KIND_IMAGE ?= kubernaut-controlplane:dev
+TEKTON_VERSION ?= v1.9.0
+TEKTON_RELEASE := https://infra.tekton.dev/tekton-releases/pipeline/previous/$(TEKTON_VERSION)/release.yaml
+KIND_KUBECTL = $(KUBECTL) --context kind-$(KIND_CLUSTER)
+
+.PHONY: kind-up kind-down run-local
+
+kind-up:  ## kind cluster with Tekton and both controllers (manifests/overlays/kind)
+	$(KIND) get clusters | grep -qx '$(KIND_CLUSTER)' || \
+	  $(KIND) create cluster --name $(KIND_CLUSTER) --config manifests/kind/cluster.yaml
+	$(KIND_KUBECTL) apply -f $(TEKTON_RELEASE)
+	$(KIND_KUBECTL) -n tekton-pipelines wait deployment --all --for=condition=Available --timeout=5m
+	$(KIND_KUBECTL) -n tekton-pipelines-resolvers wait deployment --all --for=condition=Available --timeout=5m
+	$(DOCKER) build -t $(KIND_IMAGE) .
+	$(KIND) load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
+	$(KIND_KUBECTL) apply -k manifests/overlays/kind
+# Same tag, new image: replace the pods so they run what was just built.
+	$(KIND_KUBECTL) -n kubernaut-system rollout restart deployment
+	$(KIND_KUBECTL) -n kubernaut-system rollout status deployment/kubernaut-orchestrator --timeout=3m
+	$(KIND_KUBECTL) -n kubernaut-system rollout status deployment/kubernaut-executor --timeout=3m
+
+kind-down:  ## delete the kind cluster
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
+
+run-local: $(STAMP)  ## both controllers on this machine, current kubeconfig, no leader election; Ctrl-C stops both
+	@echo "orchestrator: metrics :9090, health :8081   executor: metrics :9091, health :8082"
+	@trap 'kill $$orchestrator $$executor 2>/dev/null' INT TERM; \
+	KUBERNAUT_ORCHESTRATOR_LEADER_ELECTION=false $(BIN)/kubernaut-orchestrator & orchestrator=$$!; \
+	KUBERNAUT_EXECUTOR_LEADER_ELECTION=false KUBERNAUT_EXECUTOR_METRICS_PORT=9091 KUBERNAUT_EXECUTOR_HEALTH_PORT=8082 \
+	  $(BIN)/kubernaut-executor & executor=$$!; \
+	while kill -0 $$orchestrator 2>/dev/null && kill -0 $$executor 2>/dev/null; do sleep 1; done; \
+	kill $$orchestrator $$executor 2>/dev/null; wait $$orchestrator; o=$$?; wait $$executor; e=$$?; \
+	exit $$((o > e ? o : e))

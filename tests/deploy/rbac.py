@@ -1,0 +1,169 @@
+"""What each process may do, read from the RBAC objects of a built overlay: one `Grant` per permitted API call shape.
+
+A process is found through the Deployments: a container whose command is `kubernaut-orchestrator` runs the
+orchestrator, and it holds every permission of its pod's ServiceAccount. So in the two-container shape, where one
+ServiceAccount serves both containers, each process holds the union.
+
+For comparing with an audit log (user, verb, apiGroup, resource, subresource, namespace per request):
+`permissions_by_user()` gives each ServiceAccount's permissions under its API user name
+(`system:serviceaccount:<namespace>:<name>`), `processes_by_user()` which processes run as it, and `allows()`
+answers whether a recorded request is covered, with RBAC's rules for namespaces: a grant in `ALL_NAMESPACES`
+(a ClusterRole bound by a ClusterRoleBinding) covers every namespace and cluster-wide requests (list/watch across
+namespaces are recorded with an empty namespace); a grant in one namespace covers requests in that namespace only.
+
+The parser refuses what it does not model (wildcards, resourceNames, nonResourceURLs, aggregated ClusterRoles,
+Group subjects) instead of guessing, so such a change to the manifests is a deliberate change here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+KubeObject = dict[str, Any]
+
+ALL_NAMESPACES = "*"
+PROCESSES = {"kubernaut-orchestrator": "orchestrator", "kubernaut-executor": "executor"}  # command -> process
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+class Permission(NamedTuple):
+    """One verb on one resource (and subresource) in one namespace, or in every namespace (`ALL_NAMESPACES`)."""
+
+    group: str  # "" for the core group
+    resource: str  # plural, e.g. "remediationrequests"
+    subresource: str  # "" for the resource itself, e.g. "status"
+    verb: str  # get, list, watch, create, update, patch, delete, deletecollection
+    namespace: str  # ALL_NAMESPACES, or the namespace of the RoleBinding
+
+
+class Grant(NamedTuple):
+    """A `Permission` held by a process (`orchestrator` or `executor`)."""
+
+    process: str
+    group: str
+    resource: str
+    subresource: str
+    verb: str
+    namespace: str
+
+
+class RbacModelError(ValueError):
+    """The RBAC objects use something this module does not model, or refer to something missing."""
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    """The API server's user name of a ServiceAccount, as audit logs record it."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def permissions_by_user(objects: Iterable[KubeObject]) -> dict[str, set[Permission]]:
+    """Every subject of a binding (ServiceAccount or User) and the permissions its bindings give it."""
+    objects = list(objects)
+    roles = {_role_key(obj): _rules(obj) for obj in objects if obj["kind"] in ("Role", "ClusterRole")}
+    result: dict[str, set[Permission]] = {}
+    for binding in objects:
+        if binding["kind"] not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        meta = binding["metadata"]
+        ref = binding["roleRef"]
+        if binding["kind"] == "ClusterRoleBinding":
+            if ref["kind"] != "ClusterRole":
+                raise RbacModelError(f"ClusterRoleBinding {meta['name']} refers to a {ref['kind']}")
+            namespace = ALL_NAMESPACES
+            role_key = ("ClusterRole", "", ref["name"])
+        else:
+            namespace = meta["namespace"]
+            role_key = (ref["kind"], namespace if ref["kind"] == "Role" else "", ref["name"])
+        if role_key not in roles:
+            raise RbacModelError(f"{binding['kind']} {meta.get('namespace', '')}/{meta['name']}: no {role_key}")
+        permissions = {Permission(*rule, namespace) for rule in roles[role_key]}
+        for subject in binding.get("subjects") or []:
+            result.setdefault(_user(subject, binding), set()).update(permissions)
+    return result
+
+
+def processes_by_user(objects: Iterable[KubeObject]) -> dict[str, set[str]]:
+    """Which processes run as which ServiceAccount user, from the Deployments' containers."""
+    result: dict[str, set[str]] = {}
+    for obj in objects:
+        if obj["kind"] != "Deployment":
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        user = service_account_user(obj["metadata"]["namespace"], pod.get("serviceAccountName") or "default")
+        for container in pod["containers"]:
+            command = (container.get("command") or [""])[0]
+            if command not in PROCESSES:
+                raise RbacModelError(
+                    f"Deployment {obj['metadata']['name']}: container {container['name']} runs "
+                    f"{command!r}, not one of {sorted(PROCESSES)}; name the process in `command`"
+                )
+            result.setdefault(user, set()).add(PROCESSES[command])
+    return result
+
+
+def grants(objects: Iterable[KubeObject]) -> set[Grant]:
+    """Every permission of every process, through the ServiceAccount its pod runs as."""
+    objects = list(objects)
+    permissions = permissions_by_user(objects)
+    return {
+        Grant(process, *permission)
+        for user, processes in processes_by_user(objects).items()
+        for process in processes
+        for permission in permissions.get(user, set())
+    }
+
+
+def allows(
+    granted: Iterable[Grant | Permission],
+    *,
+    group: str,
+    resource: str,
+    subresource: str,
+    verb: str,
+    namespace: str,
+    process: str | None = None,
+) -> bool:
+    """True when a request (`namespace` "" for cluster-wide) is covered; `process` limits to one process's grants."""
+    for grant in granted:
+        if process is not None and getattr(grant, "process", process) != process:
+            continue
+        if (grant.group, grant.resource, grant.subresource, grant.verb) != (group, resource, subresource, verb):
+            continue
+        if grant.namespace == ALL_NAMESPACES or (namespace and grant.namespace == namespace):
+            return True
+    return False
+
+
+def _role_key(role: KubeObject) -> tuple[str, str, str]:
+    meta = role["metadata"]
+    return role["kind"], meta.get("namespace", "") if role["kind"] == "Role" else "", meta["name"]
+
+
+def _rules(role: KubeObject) -> set[tuple[str, str, str, str]]:
+    """(group, resource, subresource, verb) of every rule of a Role or ClusterRole."""
+    name = f"{role['kind']} {role['metadata']['name']}"
+    if role.get("aggregationRule"):
+        raise RbacModelError(f"{name}: aggregated ClusterRoles are not modelled")
+    result = set()
+    for rule in role.get("rules") or []:
+        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+            raise RbacModelError(f"{name}: resourceNames and nonResourceURLs are not modelled")
+        groups, resources, verbs = rule.get("apiGroups") or [], rule.get("resources") or [], rule.get("verbs") or []
+        if "*" in groups or "*" in verbs or any("*" in r for r in resources):
+            raise RbacModelError(f"{name}: wildcards grant more than any process needs")
+        for group in groups:
+            for resource in resources:
+                plural, _, subresource = resource.partition("/")
+                result.update((group, plural, subresource, verb) for verb in verbs)
+    return result
+
+
+def _user(subject: dict[str, Any], binding: KubeObject) -> str:
+    if subject["kind"] == "ServiceAccount":
+        if not subject.get("namespace"):
+            raise RbacModelError(f"{binding['kind']} {binding['metadata']['name']}: ServiceAccount without namespace")
+        return service_account_user(subject["namespace"], subject["name"])
+    if subject["kind"] == "User":
+        return str(subject["name"])
+    raise RbacModelError(f"{binding['kind']} {binding['metadata']['name']}: {subject['kind']} subjects not modelled")

@@ -1,0 +1,79 @@
+"""The kind and local-run targets expand and agree with the manifests (no container engine here to run them)."""
+
+import re
+import shlex
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.deploy.manifests import MANIFESTS, ROOT, built, containers, settings
+
+MAKE = shutil.which("make")
+needs_make = pytest.mark.skipif(MAKE is None, reason="make is not on PATH: the Makefile's targets were not expanded")
+
+
+def dry_run(*targets: str) -> str:
+    """What `make -n` would run for the targets."""
+    assert MAKE is not None
+    result = subprocess.run(
+        [MAKE, "--no-print-directory", "-n", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@needs_make
+def test_the_cluster_targets_expand():
+    assert dry_run("kind-up", "kind-down", "run-local")
+
+
+@needs_make
+def test_kind_up_installs_a_pinned_tekton_release():
+    (url,) = re.findall(r"apply -f (\S+)", dry_run("kind-up"))
+    version = re.fullmatch(r"https://\S+/tekton-releases/pipeline/previous/(v\d+\.\d+\.\d+)/release\.yaml", url)
+    assert version, url
+    assert int(version.group(1)[1:].split(".")[0]) >= 1, "Tekton v1 or later serves tekton.dev/v1 PipelineRuns"
+
+
+@needs_make
+def test_kind_up_builds_loads_and_deploys_the_image_the_kind_overlay_runs():
+    commands = dry_run("kind-up")
+    (image,) = re.findall(r"docker build -t (\S+) \.", commands)
+    assert f"kind load docker-image {image} " in commands
+    assert "apply -k manifests/overlays/kind" in commands
+    assert {c["image"] for _, c in containers(built("kind"))} == {image}
+
+
+@needs_make
+def test_kind_up_creates_the_cluster_from_the_committed_config():
+    (name, config) = re.findall(r"kind create cluster --name (\S+) --config (\S+)", dry_run("kind-up"))[0]
+    cluster = yaml.safe_load((ROOT / config).read_text())
+    assert ROOT / config == MANIFESTS / "kind" / "cluster.yaml"
+    assert (cluster["apiVersion"], cluster["kind"], cluster["name"]) == ("kind.x-k8s.io/v1alpha4", "Cluster", name)
+    assert [node["role"] for node in cluster["nodes"]].count("control-plane") == 1
+    assert f"--context kind-{name} " in dry_run("kind-up")  # never applies to whatever cluster is current
+
+
+@needs_make
+def test_run_local_starts_both_processes_without_leader_election_on_ports_that_do_not_clash():
+    started = {}
+    for line in dry_run("run-local").replace("\\\n", " ").splitlines():
+        for command in re.split(r"[;&]", line):
+            words = shlex.split(command.strip()) if command.strip() else []
+            binaries = [w for w in words if w.endswith(("/kubernaut-orchestrator", "/kubernaut-executor"))]
+            if binaries:
+                environment = dict(w.split("=", 1) for w in words[: words.index(binaries[0])])
+                container = {"name": "local", "command": [binaries[0].rpartition("/")[2]]}
+                container["env"] = [{"name": k, "value": v} for k, v in environment.items()]
+                started[container["command"][0]] = settings(container)
+    assert set(started) == {"kubernaut-orchestrator", "kubernaut-executor"}
+    assert all(s.leader_election is False for s in started.values())
+    ports = [port for s in started.values() for port in (s.metrics_port, s.health_port)]
+    assert len(set(ports)) == 4, ports

@@ -1,0 +1,178 @@
+"""RBAC grants each process exactly the API calls it makes; these lists and manifests/common/rbac-*.yaml go together.
+
+The lists are the calls the code makes (orchestrator/reconciler.py, executor/reconciler.py, shared/runtime: informers
+list and watch, the leader elector gets, creates and updates its Lease, the Event recorder creates and patches).
+"""
+
+import pytest
+
+from tests.deploy.manifests import of_kind
+from tests.deploy.rbac import (
+    ALL_NAMESPACES,
+    Grant,
+    Permission,
+    RbacModelError,
+    allows,
+    grants,
+    permissions_by_user,
+    processes_by_user,
+    service_account_user,
+)
+
+SYSTEM = "kubernaut-system"
+EXECUTION = "kubernaut-workflows"
+
+
+def calls(process: str, group: str, resource: str, verbs: str, namespace: str = ALL_NAMESPACES) -> set[Grant]:
+    plural, _, subresource = resource.partition("/")
+    return {Grant(process, group, plural, subresource, verb, namespace) for verb in verbs.split()}
+
+
+ORCHESTRATOR = {
+    *calls("orchestrator", "kubernaut.ai", "remediationrequests", "get list watch"),
+    *calls("orchestrator", "kubernaut.ai", "remediationrequests/status", "patch"),
+    *calls("orchestrator", "kubernaut.ai", "workflowexecutions", "get list watch create"),
+    *calls("orchestrator", "kubernaut.ai", "notificationrequests", "get create"),
+    *calls("orchestrator", "", "events", "create patch"),
+    *calls("orchestrator", "coordination.k8s.io", "leases", "get create update", SYSTEM),
+}
+EXECUTOR = {
+    *calls("executor", "kubernaut.ai", "workflowexecutions", "get list watch patch"),
+    *calls("executor", "kubernaut.ai", "workflowexecutions/status", "patch"),
+    *calls("executor", "tekton.dev", "pipelineruns", "get list watch create delete", EXECUTION),
+    *calls("executor", "tekton.dev", "taskruns", "get", EXECUTION),
+    *calls("executor", "", "events", "create patch"),
+    *calls("executor", "coordination.k8s.io", "leases", "get create update", SYSTEM),
+}
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+def permissions(granted: set[Grant]) -> set[Permission]:
+    return {Permission(*grant[1:]) for grant in granted}
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production"])
+def test_each_process_holds_exactly_the_calls_it_makes(objects):
+    assert grants(objects) == ORCHESTRATOR | EXECUTOR
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production"])
+def test_each_process_runs_as_its_own_service_account(objects):
+    assert processes_by_user(objects) == {
+        service_account_user(SYSTEM, "kubernaut-orchestrator"): {"orchestrator"},
+        service_account_user(SYSTEM, "kubernaut-executor"): {"executor"},
+    }
+
+
+@pytest.mark.parametrize("overlay", ["two-container"])
+def test_the_shared_service_account_holds_the_union_of_both_processes(objects):
+    user = service_account_user(SYSTEM, "kubernaut-controlplane")
+    assert processes_by_user(objects) == {user: {"orchestrator", "executor"}}
+    assert permissions_by_user(objects)[user] == permissions(ORCHESTRATOR | EXECUTOR)
+    union = permissions(ORCHESTRATOR | EXECUTOR)
+    assert grants(objects) == {Grant(p, *perm) for p in ("orchestrator", "executor") for perm in union}
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production"])
+def test_the_orchestrator_cannot_touch_pipeline_runs(objects):
+    assert not [g for g in grants(objects) if g.process == "orchestrator" and g.group == "tekton.dev"]
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production"])
+def test_the_executor_cannot_write_remediation_requests(objects):
+    for verb in WRITE_VERBS:
+        for subresource in ("", "status"):
+            assert not allows(
+                grants(objects),
+                process="executor",
+                group="kubernaut.ai",
+                resource="remediationrequests",
+                subresource=subresource,
+                verb=verb,
+                namespace="default",
+            )
+
+
+def test_a_workflow_cannot_touch_the_control_plane_or_grant_itself_more(objects):
+    runner = permissions_by_user(objects)[service_account_user(EXECUTION, "kubernaut-workflow-runner")]
+    assert runner, "the example workflow policy grants something"
+    forbidden_groups = {"kubernaut.ai", "tekton.dev", "rbac.authorization.k8s.io", "coordination.k8s.io"}
+    assert not [p for p in runner if p.group in forbidden_groups or p.resource in ("secrets", "serviceaccounts")]
+
+
+def test_every_binding_names_a_service_account_the_overlay_creates(objects):
+    accounts = {(sa["metadata"]["namespace"], sa["metadata"]["name"]) for sa in of_kind(objects, "ServiceAccount")}
+    for binding in [*of_kind(objects, "RoleBinding"), *of_kind(objects, "ClusterRoleBinding")]:
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount"
+            assert (subject["namespace"], subject["name"]) in accounts, binding["metadata"]["name"]
+
+
+def test_every_role_is_bound(objects):
+    bound = {
+        (b["roleRef"]["kind"], b["roleRef"]["name"])
+        for b in [*of_kind(objects, "RoleBinding"), *of_kind(objects, "ClusterRoleBinding")]
+    }
+    for role in [*of_kind(objects, "Role"), *of_kind(objects, "ClusterRole")]:
+        assert (role["kind"], role["metadata"]["name"]) in bound
+
+
+# -- the module's own rules -----------------------------------------------------------------------------------------
+def role(kind: str, rules: list[dict], namespace: str | None = None, **extra) -> dict:
+    metadata = {"name": "r", **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata, "rules": rules, **extra}
+
+
+def binding(kind: str, role_kind: str, namespace: str | None = None) -> dict:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": "b", **({"namespace": namespace} if namespace else {})},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": "r"},
+        "subjects": [{"kind": "ServiceAccount", "name": "sa", "namespace": "ns"}],
+    }
+
+
+READ_PODS = [{"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get"]}]
+USER = service_account_user("ns", "sa")
+
+
+def test_a_cluster_role_bound_in_a_namespace_grants_in_that_namespace_only():
+    granted = permissions_by_user([role("ClusterRole", READ_PODS), binding("RoleBinding", "ClusterRole", "team")])
+    assert granted == {USER: {Permission("", "pods", "", "get", "team"), Permission("", "pods", "log", "get", "team")}}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "request_namespace", "allowed"),
+    [
+        (ALL_NAMESPACES, "team", True),
+        (ALL_NAMESPACES, "", True),
+        ("team", "team", True),
+        ("team", "other", False),
+        ("team", "", False),
+    ],
+)
+def test_allows_follows_rbac_namespace_rules(namespace, request_namespace, allowed):
+    granted = {Grant("p", "", "pods", "", "list", namespace)}
+    request = {"group": "", "resource": "pods", "subresource": "", "verb": "list", "namespace": request_namespace}
+    assert allows(granted, **request) is allowed
+    assert allows(granted, process="other", **request) is False
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [{"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}],
+        [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}],
+        [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}],
+        [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceNames": ["one"]}],
+    ],
+)
+def test_what_the_module_does_not_model_is_refused(rules):
+    with pytest.raises(RbacModelError):
+        permissions_by_user([role("ClusterRole", rules), binding("ClusterRoleBinding", "ClusterRole")])
+
+
+def test_a_binding_to_a_missing_role_is_refused():
+    with pytest.raises(RbacModelError, match="no"):
+        permissions_by_user([binding("ClusterRoleBinding", "ClusterRole")])
