@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from shared.models import NotificationType
+
 PREFIX = "kubernaut_remediationorchestrator_"
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -60,4 +62,6 @@ class OrchestratorMetrics:
         self.notification_requests_created_total = Counter(
             f"{PREFIX}notification_requests_created", "NotificationRequests created, by type.", ["type"], registry=r
         )
+        for notification_type in NotificationType:  # every series exists from the start, so alerts see the first one
+            self.notification_requests_created_total.labels(notification_type.value)
         r.register(_CurrentBlocked(blocked))

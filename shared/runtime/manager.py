@@ -140,6 +140,7 @@ class Manager:
         stopped.cancel()
         if not synced.done():
             synced.cancel()
+            await asyncio.gather(synced, return_exceptions=True)
             return False
         self._synced = True
         log.info("manager.informers_synced", objects={i.resource.plural: len(i.store) for i in self.informers})
