@@ -144,7 +144,7 @@ class Schema:
         )
         if node.pattern is not None:
             try:
-                node.pattern_re = re.compile(node.pattern)
+                node.pattern_re = re.compile(go_regex(node.pattern), re.ASCII)
             except re.error as exc:
                 raise SchemaError(f"{path or '<root>'}: pattern {node.pattern!r} does not compile: {exc}") from exc
         for name, sub in (raw.get("properties") or {}).items():
@@ -173,6 +173,28 @@ class Schema:
         """The schema of an object's field `key`, if the schema knows it."""
         found = self.properties.get(key)
         return found if found is not None else self.additional_properties
+
+
+def go_regex(pattern: str) -> str:
+    """A Go (RE2) pattern as a Python one: `$` and `\\z` end the text (Python's `$` also matches before a
+    final newline); compiled with re.ASCII, as Go's \\d, \\w and \\s are ASCII-only."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            escaped = pattern[index + 1]
+            out.append("\\Z" if escaped == "z" and not in_class else char + escaped)
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append("\\Z" if char == "$" and not in_class else char)
+        index += 1
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------------------------
