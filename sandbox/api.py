@@ -102,40 +102,33 @@ def _list_options_errors(query: Mapping[str, str], watch: bool) -> list[FieldErr
     errors: list[FieldError] = []
     match = query.get("resourceVersionMatch", "")
     send_initial = query.get("sendInitialEvents")
-    if send_initial is not None:
-        if not watch:
-            errors.append(forbidden_field("sendInitialEvents", "sendInitialEvents is forbidden for list"))
-        elif match != "NotOlderThan":
-            errors.append(
-                forbidden_field(
-                    "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
-                )
-            )
-        if watch and not _truthy(query.get("allowWatchBookmarks")):
-            errors.append(
-                forbidden_field("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true")
-            )
+    if watch:
+        if send_initial is not None and match != "NotOlderThan":
+            detail = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+            errors.append(forbidden_field("resourceVersionMatch", detail))
+        if match:
+            if send_initial is None:
+                detail = "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                errors.append(forbidden_field("resourceVersionMatch", detail))
+            if match != "NotOlderThan":
+                errors.append(not_supported("resourceVersionMatch", match, ["NotOlderThan"]))
+            if query.get("continue"):
+                detail = "resourceVersionMatch is forbidden when continue is provided"
+                errors.append(forbidden_field("resourceVersionMatch", detail))
+        return errors
     if match:
-        if watch and send_initial is None:
-            errors.append(forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden for watch"))
         if not query.get("resourceVersion"):
-            errors.append(
-                forbidden_field(
-                    "resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"
-                )
-            )
+            detail = "resourceVersionMatch is forbidden unless resourceVersion is provided"
+            errors.append(forbidden_field("resourceVersionMatch", detail))
         if query.get("continue"):
-            errors.append(
-                forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided")
-            )
+            errors.append(forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
         if match not in ("Exact", "NotOlderThan"):
             errors.append(not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
         if match == "Exact" and query.get("resourceVersion") == "0":
-            errors.append(
-                forbidden_field(
-                    "resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
-                )
-            )
+            detail = 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'
+            errors.append(forbidden_field("resourceVersionMatch", detail))
+    if send_initial is not None:
+        errors.append(forbidden_field("sendInitialEvents", "sendInitialEvents is forbidden for list"))
     return errors
 
 
