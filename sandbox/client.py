@@ -60,6 +60,7 @@ class SandboxState(TypedDict):
     connections: int
     listening: bool
     downRemainingSeconds: float | None
+    watchesHung: bool
     hangRemainingSeconds: float | None
     faults: FaultState
     history: HistoryInfo

@@ -219,7 +219,8 @@ class Sandbox:
             "connections": connections,
             "listening": self._api_site is not None,
             "downRemainingSeconds": self.down_remaining(),
-            "hangRemainingSeconds": self.hub.hang_remaining(),
+            "watchesHung": self.hub.hung(),
+            "hangRemainingSeconds": _finite(self.hub.hang_remaining()),
             "faults": self.faults.state(),
             "history": {
                 "floor": history.floor,
@@ -230,3 +231,8 @@ class Sandbox:
             },
             "auditLastSequence": self.audit.last_sequence,
         }
+
+
+def _finite(seconds: float | None) -> float | None:
+    # JSON has no infinity: "until released" is reported as null next to watchesHung.
+    return seconds if seconds is not None and seconds != float("inf") else None
