@@ -121,7 +121,8 @@ def _list_options_errors(query: Mapping[str, str], watch: bool) -> list[FieldErr
             detail = "resourceVersionMatch is forbidden unless resourceVersion is provided"
             errors.append(forbidden_field("resourceVersionMatch", detail))
         if query.get("continue"):
-            errors.append(forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden when continue is provided"))
+            detail = "resourceVersionMatch is forbidden when continue is provided"
+            errors.append(forbidden_field("resourceVersionMatch", detail))
         if match not in ("Exact", "NotOlderThan"):
             errors.append(not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
         if match == "Exact" and query.get("resourceVersion") == "0":
