@@ -83,6 +83,43 @@ def micro_timestamp(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+OBJECT_META_FIELDS: Final = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+# Pointer fields keep a zero value; every other ObjectMeta field is `omitempty`.
+_POINTER_FIELDS: Final = frozenset({"deletionGracePeriodSeconds"})
+
+
+def normalise_meta(meta: dict[str, Any]) -> None:
+    """Decode metadata as ObjectMeta does, in place: unknown fields, nulls and empty values (omitempty) go."""
+    for key in list(meta):
+        if key not in OBJECT_META_FIELDS or _omitted(key, meta[key]):
+            del meta[key]
+
+
+def _omitted(key: str, value: Any) -> bool:
+    if value is None:
+        return True
+    empty = value in ("", 0, {}, []) and not isinstance(value, bool)
+    return empty and key not in _POINTER_FIELDS
+
+
 def validate_meta(meta: dict[str, Any], *, namespaced: bool, name_check: NameCheck) -> list[FieldError]:
     """`ValidateObjectMeta` for a new object, errors under `metadata.`."""
     errors: list[FieldError] = []

@@ -18,7 +18,14 @@ import orjson
 from sandbox import fielderrors as fe
 from sandbox import status
 from sandbox.fielderrors import FieldError
-from sandbox.objectmeta import generate_name, new_uid, timestamp, validate_meta, validate_meta_update
+from sandbox.objectmeta import (
+    generate_name,
+    new_uid,
+    normalise_meta,
+    timestamp,
+    validate_meta,
+    validate_meta_update,
+)
 from sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from sandbox.resources import Catalog, ResourceType
 from sandbox.selectors import FieldSelector, LabelSelector
@@ -475,6 +482,7 @@ class Registry:
                 f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: '
                 "metadata is not an object"
             )
+        normalise_meta(meta)
         obj = body if resource.identity_view else resource.view.to_storage(body)
         resource.strategy.decode(obj, self.validation.enabled)
         return obj

@@ -27,25 +27,6 @@ from sandbox.fielderrors import FieldError
 
 log = logging.getLogger(__name__)
 
-OBJECT_META_FIELDS: Final = frozenset(
-    {
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    }
-)
 UNCHECKED_RULES_MESSAGE: Final = (
     "some validation rules were not checked because the object was invalid; correct the existing errors to "
     "complete validation"
@@ -204,17 +185,14 @@ def go_regex(pattern: str) -> str:
 def prune(obj: dict[str, Any], schema: Schema) -> None:
     """Drop, in place, every field the schema does not know, and non-nullable `null`s; then apply defaults.
 
-    The root's `metadata` keeps only ObjectMeta's fields; `apiVersion` and `kind` are always kept.
+    The root's `metadata`, `apiVersion` and `kind` are left alone (metadata is decoded as ObjectMeta elsewhere).
     """
     for key in list(obj):
         value = obj[key]
         if key in ("apiVersion", "kind"):
             continue
         if key == "metadata":
-            if isinstance(value, dict):
-                for meta_key in [k for k in value if k not in OBJECT_META_FIELDS]:
-                    del value[meta_key]
-            continue
+            continue  # ObjectMeta's own decoding (sandbox.objectmeta.normalise_meta) handles it
         _prune_field(obj, key, value, schema)
     _apply_defaults(obj, schema)
 

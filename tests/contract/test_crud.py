@@ -137,3 +137,10 @@ async def test_the_default_namespace_may_not_be_deleted(api):
     reply = await kube.request(api, "DELETE", "/api/v1/namespaces/default")
     assert reply.status == 403
     assert reply.body["message"] == 'namespaces "default" is forbidden: this namespace may not be deleted'
+
+
+async def test_metadata_is_decoded_as_object_meta_nulls_empty_values_and_unknown_fields_vanish(api, namespace, unique):
+    body = factories.remediation_request(unique, namespace)
+    body["metadata"].update(labels={}, annotations=None, finalizers=[], somethingElse="x")
+    created = await kube.create(api, kube.rr_path(namespace), body)
+    assert not {"labels", "annotations", "finalizers", "somethingElse"} & set(created["metadata"])
