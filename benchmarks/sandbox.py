@@ -7,18 +7,15 @@ interpreter with the client as controller benchmarks will), and as a separate pr
 from __future__ import annotations
 
 import asyncio
-import sys
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from sandbox.testing import running_sandbox
+from sandbox.testing import running_sandbox, sandbox_process
 
 OBJECTS = 10_000
 WATCHERS = 3
@@ -61,31 +58,8 @@ async def _in_thread() -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def _subprocess() -> AsyncIterator[str]:
-    with tempfile.TemporaryDirectory() as directory:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox",
-            "serve",
-            "--kubeconfig",
-            str(Path(directory) / "kubeconfig"),
-            "--log-level",
-            "warning",
-            stdout=asyncio.subprocess.PIPE,
-        )
-        try:
-            assert process.stdout is not None
-            url = ""
-            while not url:
-                line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
-                if not line:
-                    raise RuntimeError("python -m sandbox serve exited before serving")
-                if line.startswith("sandbox API:"):
-                    url = line.split()[-1]
-            yield url
-        finally:
-            process.terminate()
-            await process.wait()
+    with sandbox_process() as sandbox:
+        yield sandbox.url
 
 
 async def _measure(base: str) -> dict[str, Any]:

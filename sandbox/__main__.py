@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sandbox.kubeconfig import ADMIN_USER, write_kubeconfig
 from sandbox.server import DEFAULT_CRDS, Sandbox, SandboxConfig
+from sandbox.storage import DEFAULT_HISTORY_CAPACITY
 
 DEFAULT_KUBECONFIG = Path(".sandbox/kubeconfig")
 
@@ -33,6 +34,12 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--no-validation", action="store_true", help="store custom resources as sent (no schema checks)")
     serve.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch BOOKMARKs (60)")
+    serve.add_argument(
+        "--history-capacity",
+        type=int,
+        default=DEFAULT_HISTORY_CAPACITY,
+        help=f"changes kept for watches and continue tokens ({DEFAULT_HISTORY_CAPACITY})",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return root
 
@@ -44,6 +51,7 @@ async def serve(arguments: argparse.Namespace) -> None:
         crds=tuple(arguments.crds),
         validation=not arguments.no_validation,
         bookmark_interval=arguments.bookmark_interval,
+        history_capacity=arguments.history_capacity,
     )
     sandbox = Sandbox(config)
     await sandbox.start()

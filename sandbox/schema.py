@@ -94,6 +94,7 @@ class Schema:
     list_map_keys: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
     has_rules: bool = False  # this node or a descendant declares x-kubernetes-validations
+    has_list_types: bool = False  # this node or a descendant is a list-type map or set
 
     @classmethod
     def compile(cls, raw: dict[str, Any], path: str = "") -> Schema:
@@ -148,6 +149,9 @@ class Schema:
         node.rules = tuple(rules)
         children = [*node.properties.values(), node.additional_properties, node.items]
         node.has_rules = bool(declared) or any(child.has_rules for child in children if child is not None)
+        node.has_list_types = node.list_type in ("map", "set") or any(
+            child.has_list_types for child in children if child is not None
+        )
         return node
 
     def child(self, key: str) -> Schema | None:
@@ -232,20 +236,11 @@ def _apply_defaults(obj: dict[str, Any], schema: Schema) -> None:
 # Validation
 
 
+_JSON_TYPES: Final = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object"}
+
+
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
+    return _JSON_TYPES.get(type(value), "null")
 
 
 def _type_matches(expected: str, actual: str, value: Any) -> bool:
@@ -281,7 +276,7 @@ class _Validator:
     def node(self, value: Any, schema: Schema, path: str, old: Any) -> None:
         if self.ratchet and old is not _ABSENT and value == old:
             return
-        name = _display(path)
+        name = path  # paths are built without a leading dot
         if value is None:
             if schema.type and not schema.nullable and not schema.int_or_string:
                 self._type_error(name, schema.type, "null")
@@ -340,7 +335,7 @@ class _Validator:
                 self.errors.append(fe.invalid(field, value, detail))
 
     def _array(self, value: list[Any], schema: Schema, path: str, old: Any) -> None:
-        name = _display(path)
+        name = path
         field = self._field(name)
         if schema.items is not None:
             correlated = _correlate_list(value, old, schema)
@@ -361,7 +356,7 @@ class _Validator:
 
     def _object(self, value: dict[str, Any], schema: Schema, path: str, old: Any) -> None:
         count = len(value)
-        name = _display(path)
+        name = path
         if schema.min_properties is not None and count < schema.min_properties:
             detail = f"{name} in body should have at least {schema.min_properties} properties"
             self.errors.append(fe.invalid(self._field(name), count, detail))
@@ -373,7 +368,8 @@ class _Validator:
         if schema.additional_properties is not None:
             for key, item in value.items():
                 if key not in schema.properties:
-                    self.node(item, schema.additional_properties, f"{path}.{key}", old_map.get(key, _ABSENT))
+                    child = f"{path}.{key}" if path else key
+                    self.node(item, schema.additional_properties, child, old_map.get(key, _ABSENT))
         for key, sub in schema.properties.items():
             if key in value:
                 child = f"{path}.{key}" if path else key
@@ -479,6 +475,8 @@ def list_errors(value: Any, schema: Schema, path: str = "") -> list[FieldError]:
 
 
 def _lists(value: Any, schema: Schema, path: str) -> Iterator[tuple[str, list[Any], Schema]]:
+    if not schema.has_list_types:
+        return
     if isinstance(value, dict):
         for key, item in value.items():
             sub = schema.child(key)

@@ -1,17 +1,21 @@
-"""A sandbox in a background thread, for tests: its own event loop, a random port, kubeconfigs on disk.
+"""A sandbox for tests: in a background thread (`running_sandbox`) or a separate process (`sandbox_process`).
 
     with running_sandbox() as sandbox:
         client = await kubernetes_asyncio.config.new_client_from_config(str(sandbox.kubeconfig_path))
         sandbox.admin.drop_watches()
 
 The thread's loop is independent of the test's (pytest-asyncio gives each test its own), so one sandbox can
-serve a whole test module. Faults and inspection go through `admin`, the same client a separate process uses.
+serve a whole test module. A separate process shares no interpreter (no GIL) with the code under test, which
+suits benchmarks and chaos tests. Either way faults and inspection go through `admin`, over HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -19,13 +23,17 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sandbox.client import SandboxAdmin
 from sandbox.kubeconfig import ADMIN_USER, write_kubeconfig
 from sandbox.server import Sandbox, SandboxConfig
 
 TEST_BOOKMARK_INTERVAL = 2.0  # seconds; short so tests see periodic bookmarks quickly
+
+
+class _Runner(Protocol):
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -37,7 +45,7 @@ class SandboxHandle:
     kubeconfig_path: Path
     admin: SandboxAdmin
     directory: Path
-    _runner: SandboxThread = field(repr=False)
+    _runner: _Runner = field(repr=False)
 
     def kubeconfig_for(self, user: str) -> Path:
         """A kubeconfig whose bearer token identifies `user` (the name the audit log records)."""
@@ -116,6 +124,81 @@ def running_sandbox(config: SandboxConfig | None = None, **overrides: Any) -> It
     )
     try:
         yield handle
+    finally:
+        runner.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class SandboxProcess:
+    """Runs `python -m sandbox serve` as a child process."""
+
+    def __init__(self, config: SandboxConfig, kubeconfig: Path) -> None:
+        arguments = [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--port",
+            str(config.port),
+            "--admin-port",
+            str(config.admin_port),
+            "--kubeconfig",
+            str(kubeconfig),
+            "--bookmark-interval",
+            str(config.bookmark_interval),
+            "--history-capacity",
+            str(config.history_capacity),
+            "--log-level",
+            "warning",
+            "--crds",
+            *(str(path) for path in config.crds),
+        ]
+        if not config.validation:
+            arguments.append("--no-validation")
+        self._process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True)
+
+    def start(self) -> tuple[str, str]:
+        """Wait until it serves; its API and admin URLs."""
+        assert self._process.stdout is not None
+        urls: dict[str, str] = {}
+        while len(urls) < 2:
+            line = self._process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"python -m sandbox serve exited with {self._process.wait()} before serving")
+            label, _, value = line.partition(":")
+            if label in ("sandbox API", "sandbox admin"):
+                urls[label] = value.split()[0]
+        return urls["sandbox API"], urls["sandbox admin"]
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+@contextmanager
+def sandbox_process(config: SandboxConfig | None = None, **overrides: Any) -> Iterator[SandboxHandle]:
+    """Like running_sandbox, with the sandbox in a separate process (`python -m sandbox serve`)."""
+    base = config or SandboxConfig(bookmark_interval=TEST_BOOKMARK_INTERVAL)
+    directory = Path(tempfile.mkdtemp(prefix="sandbox-"))
+    kubeconfig = directory / "kubeconfig.yaml"
+    runner = SandboxProcess(replace(base, **overrides), kubeconfig)
+    try:
+        url, admin_url = runner.start()
+        yield SandboxHandle(
+            url=url,
+            admin_url=admin_url,
+            kubeconfig_path=kubeconfig,
+            admin=SandboxAdmin(admin_url),
+            directory=directory,
+            _runner=runner,
+        )
     finally:
         runner.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.error
 import urllib.request
 
 import pytest
@@ -10,7 +11,7 @@ import yaml
 from kubernetes_asyncio import config
 
 from sandbox.client import AdminError, SandboxAdmin
-from sandbox.testing import running_sandbox
+from sandbox.testing import running_sandbox, sandbox_process
 from tests.contract import kube
 
 
@@ -58,3 +59,17 @@ def test_closed_watches_are_forgotten():
             return not sandbox.admin.watches()
 
         asyncio.run(kube.eventually(no_watches, timeout=10))
+
+
+def test_a_sandbox_process_serves_and_takes_faults_over_http():
+    with sandbox_process(validation=False) as sandbox:
+        with urllib.request.urlopen(f"{sandbox.url}/version") as response:
+            assert response.status == 200
+        sandbox.admin.fail_requests(code=503, resource="namespaces")
+        with pytest.raises(urllib.error.HTTPError) as raised:
+            urllib.request.urlopen(f"{sandbox.url}/api/v1/namespaces")
+        assert raised.value.code == 503
+        assert sandbox.admin.state()["validation"] is False
+        url = sandbox.url
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/version", timeout=2)
