@@ -173,16 +173,18 @@ class ResourceType:
         return obj.cached(("item", id(self)), build)
 
     def fields(self, obj: StoredObject) -> dict[str, str]:
-        """Field selector values of an object (stored-form labels)."""
+        """Field selector values of an object, under this group version's field labels."""
 
         def build() -> dict[str, str]:
             values = {"metadata.name": obj.name}
             if self.namespaced:
                 values["metadata.namespace"] = obj.namespace
             values.update(self.strategy.field_values(obj.data))
-            return values
+            if self.identity_view:
+                return values
+            return {label: values.get(self.view.field_label(label), "") for label in self.field_labels}
 
-        return obj.cached(("fields", self.storage), build)
+        return obj.cached(("fields", id(self)), build)
 
 
 def _dumps(data: dict[str, Any]) -> bytes:

@@ -142,3 +142,19 @@ async def test_an_event_put_to_a_new_name_is_created(api, namespace, unique):
         api, "PUT", kube.resource_path("events", namespace, unique, group="", version="v1"), body=body
     )
     assert reply.status == 201
+
+
+async def test_events_k8s_io_selects_by_regarding(api, namespace, unique):
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": unique},
+        "involvedObject": {"kind": "Widget", "name": f"{unique}-target", "namespace": namespace},
+        "reason": "Tested",
+        "message": "m",
+        "type": "Normal",
+    }
+    await kube.create(api, kube.resource_path("events", namespace, group="", version="v1"), body)
+    path = kube.resource_path("events", namespace, group="events.k8s.io", version="v1")
+    reply = await kube.request(api, "GET", path, query={"fieldSelector": f"regarding.name={unique}-target"})
+    assert [item["metadata"]["name"] for item in reply.body["items"]] == [unique]
