@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint unit crds clean
+.PHONY: help test lint unit crds sandbox bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,12 @@ unit: $(STAMP)  ## only the fast unit tests
 
 crds: $(STAMP)  ## regenerate manifests/crds from the models
 	$(BIN)/python -m shared.models.crd manifests/crds
+
+sandbox: $(STAMP)  ## run the sandbox API server on 127.0.0.1 (kubeconfig in .sandbox/kubeconfig)
+	$(BIN)/python -m sandbox serve $(SANDBOX_ARGS)
+
+bench: $(STAMP)  ## run the benchmarks (python -m benchmarks [NAME ...]); prints one JSON document
+	$(BIN)/python -m benchmarks $(BENCH)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
