@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
+
+from shared.runtime.informer import EventHandler, Informer
+from shared.runtime.store import KubeDict
 
 NAMESPACES = 20
 
@@ -60,3 +64,15 @@ def remediation_request(i: int, *, targets: int = 3000, fingerprints: int = 5000
             ],
         },
     }
+
+
+def signal_when_stored(informer: Informer, count: int) -> asyncio.Event:
+    """An event set once the informer's store holds `count` objects."""
+    done = asyncio.Event()
+
+    def added(_: KubeDict) -> None:
+        if len(informer.store) >= count:
+            done.set()
+
+    informer.add_event_handler(EventHandler(on_add=added))
+    return done

@@ -11,18 +11,18 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import watch
 
 from benchmarks.canned import canned_watch
+from benchmarks.objects import signal_when_stored
 from shared.models import RemediationRequest
 from shared.runtime.client import KubeClient
-from shared.runtime.informer import EventHandler, Informer
+from shared.runtime.informer import Informer
 
 EVENTS = 20_000
 
 
 async def _informer(kubeconfig: Any, count: int) -> float:
     client = await KubeClient.connect(kubeconfig)
-    done = asyncio.Event()
     informer = Informer(client, RemediationRequest.RESOURCE)
-    informer.add_event_handler(EventHandler(on_add=lambda _: len(informer.store) >= count and done.set()))
+    done = signal_when_stored(informer, count)
     task = asyncio.create_task(informer.run())
     await informer.wait_for_sync()
     started = time.perf_counter()

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from benchmarks.canned import canned_watch
-from benchmarks.objects import remediation_request
+from benchmarks.objects import remediation_request, signal_when_stored
 from shared.models import RemediationRequest
 from shared.runtime.client import KubeClient
-from shared.runtime.informer import EventHandler, Informer
+from shared.runtime.informer import Informer
 
 SIZES = (10_000, 100_000)
 
@@ -33,8 +33,7 @@ def _rss() -> int:
 async def _fill(kubeconfig: Any, count: int) -> tuple[int, int]:
     client = await KubeClient.connect(kubeconfig)
     informer = Informer(client, RemediationRequest.RESOURCE)
-    done = asyncio.Event()
-    informer.add_event_handler(EventHandler(on_add=lambda _: len(informer.store) >= count and done.set()))
+    done = signal_when_stored(informer, count)
     task = asyncio.create_task(informer.run())
     await informer.wait_for_sync()
     gc.collect()

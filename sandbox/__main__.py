@@ -1,4 +1,7 @@
-"""`python -m sandbox serve`: run the sandbox API server on 127.0.0.1 until Ctrl-C or SIGTERM."""
+"""`python -m sandbox serve`: run the sandbox API server on 127.0.0.1 until Ctrl-C or SIGTERM.
+
+`python -m sandbox tekton`: run the Tekton simulator against any API server (see sandbox/tekton.py).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from sandbox import tekton
 from sandbox.kubeconfig import ADMIN_USER, write_kubeconfig
 from sandbox.server import DEFAULT_CRDS, Sandbox, SandboxConfig
 from sandbox.storage import DEFAULT_HISTORY_CAPACITY
@@ -41,6 +45,7 @@ def parser() -> argparse.ArgumentParser:
         help=f"changes kept for watches and continue tokens ({DEFAULT_HISTORY_CAPACITY})",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    commands.add_parser("tekton", help="run the Tekton simulator (python -m sandbox tekton --help)", add_help=False)
     return root
 
 
@@ -69,6 +74,9 @@ async def serve(arguments: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tekton"]:
+        return tekton.main(argv[1:])
     arguments = parser().parse_args(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

@@ -76,8 +76,13 @@ class Manager:
             )
         self._shutting_down = False
         self._synced = False
-        self.server.add_readiness_check("informers-synced", lambda: self._synced)
+        self.server.add_readiness_check("informers-synced", lambda: self.has_synced)
         self.server.add_readiness_check("not-shutting-down", lambda: not self._shutting_down)
+
+    @property
+    def has_synced(self) -> bool:
+        """Every informer has listed once (a standby has synced too)."""
+        return self._synced
 
     @property
     def is_leader(self) -> bool:

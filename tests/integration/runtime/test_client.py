@@ -1,0 +1,84 @@
+"""The client against the sandbox: statuses checked by us, conditional status writes, idempotent creates."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.models import RemediationRequest
+from shared.runtime.client import ApiError, KubeClient, merge_patch, retry_on_conflict
+from tests import factories
+
+RR = RemediationRequest.RESOURCE
+
+
+async def test_errors_are_raised_with_the_status_reason_and_message(kube: KubeClient, namespace: str):
+    with pytest.raises(ApiError) as caught:
+        await kube.get(RR, namespace, "missing")
+    assert caught.value.not_found and caught.value.reason == "NotFound"
+    bad = factories.remediation_request("bad", namespace)
+    bad["spec"]["signalFingerprint"] = "XYZ"
+    with pytest.raises(ApiError) as caught:
+        await kube.create(RR, bad)
+    assert caught.value.status == 422 and "spec.signalFingerprint" in caught.value.message
+
+
+async def test_status_patch_lands_only_on_the_version_it_was_based_on(kube: KubeClient, namespace: str):
+    created = await kube.create(RR, factories.remediation_request("rr", namespace))
+    version = created["metadata"]["resourceVersion"]
+    updated = await kube.patch_status(RR, namespace, "rr", {"phase": "Pending"}, resource_version=version)
+    assert updated["status"]["phase"] == "Pending"
+    with pytest.raises(ApiError) as caught:
+        await kube.patch_status(RR, namespace, "rr", {"phase": "Blocked"}, resource_version=version)
+    assert caught.value.conflict and not caught.value.already_exists
+
+
+async def test_retry_on_conflict_re_reads_and_succeeds(kube: KubeClient, namespace: str):
+    created = await kube.create(RR, factories.remediation_request("rr", namespace))
+    stale = created["metadata"]["resourceVersion"]
+    await kube.patch_status(RR, namespace, "rr", {"phase": "Pending"})
+    attempts = []
+
+    async def attempt() -> dict:
+        version = stale if not attempts else (await kube.get(RR, namespace, "rr"))["metadata"]["resourceVersion"]
+        attempts.append(version)
+        return await kube.patch_status(RR, namespace, "rr", {"phase": "Blocked"}, resource_version=version)
+
+    result = await retry_on_conflict(attempt)
+    assert result["status"]["phase"] == "Blocked"
+    assert len(attempts) == 2
+
+
+async def test_create_or_get_adopts_an_existing_object(kube: KubeClient, namespace: str):
+    first, created = await kube.create_or_get(RR, factories.remediation_request("rr", namespace))
+    again, created_again = await kube.create_or_get(RR, factories.remediation_request("rr", namespace))
+    assert created and not created_again
+    assert again["metadata"]["uid"] == first["metadata"]["uid"]
+
+
+async def test_delete_with_a_stale_uid_precondition_is_refused(kube: KubeClient, namespace: str):
+    await kube.create(RR, factories.remediation_request("rr", namespace))
+    with pytest.raises(ApiError) as caught:
+        await kube.delete(RR, namespace, "rr", uid="not-its-uid")
+    assert caught.value.status == 409
+
+
+async def test_merge_patch_removes_keys_with_null(kube: KubeClient, namespace: str):
+    await kube.create(RR, factories.remediation_request("rr", namespace))
+    await kube.patch_status(RR, namespace, "rr", {"phase": "Blocked", "blockReason": "ResourceBusy"})
+    old = (await kube.get(RR, namespace, "rr"))["status"]
+    patch = merge_patch(old, {"phase": "Executing"})
+    assert patch == {"phase": "Executing", "blockReason": None}
+    updated = await kube.patch_status(RR, namespace, "rr", patch)
+    assert updated["status"] == {"phase": "Executing"}
+
+
+async def test_connection_failures_are_api_errors_with_status_zero():
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    configuration = Configuration()
+    configuration.host = "http://127.0.0.1:1"
+    client = KubeClient(ApiClient(configuration))
+    with pytest.raises(ApiError) as caught:
+        await client.get(RR, "default", "x")
+    assert caught.value.status == 0 and caught.value.transient
+    await client.close()

@@ -1,0 +1,87 @@
+"""Leader election on a Lease in the sandbox: one leader, release hands over at once, a crash after expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from shared.apiresource import LEASES
+from shared.runtime.client import KubeClient
+from shared.runtime.leaderelection import LeaderElector
+from shared.runtime.metrics import RuntimeMetrics
+from tests.integration.helpers import eventually
+
+TIMINGS = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.2}
+
+
+def elector(kube: KubeClient, namespace: str, identity: str, log: list[str], metrics: RuntimeMetrics | None = None):
+    return LeaderElector(
+        kube,
+        namespace=namespace,
+        name="test-lease",
+        identity=identity,
+        metrics=metrics,
+        on_started_leading=lambda: log.append(f"{identity} started"),
+        on_stopped_leading=lambda: log.append(f"{identity} stopped"),
+        **TIMINGS,
+    )
+
+
+async def stop(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_exactly_one_candidate_leads_and_a_release_hands_over_at_once(kube: KubeClient, namespace: str):
+    log: list[str] = []
+    metrics = RuntimeMetrics("test_")
+    a, b = elector(kube, namespace, "a", log, metrics), elector(kube, namespace, "b", log)
+    task_a = asyncio.create_task(a.run())
+    await eventually(lambda: a.is_leader, what="a to lead")
+    task_b = asyncio.create_task(b.run())
+    await asyncio.sleep(TIMINGS["retry_period"] * 3)
+    assert a.is_leader and not b.is_leader
+    assert metrics.registry.get_sample_value("test_leader_election_is_leader", {"lease": "test-lease"}) == 1
+    lease = await kube.get(LEASES, namespace, "test-lease")
+    assert lease["spec"]["holderIdentity"] == "a"
+
+    released = time.monotonic()
+    await a.release()
+    await stop(task_a)
+    await eventually(lambda: b.is_leader, timeout=5, what="b to take over")
+    assert time.monotonic() - released < TIMINGS["lease_duration"], "a released lease is taken without waiting"
+    lease = await kube.get(LEASES, namespace, "test-lease")
+    assert lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] == 1
+    assert log == ["a started", "a stopped", "b started"]
+    await stop(task_b)
+
+
+async def test_a_crashed_leader_is_replaced_only_after_the_lease_expires(kube: KubeClient, namespace: str):
+    log: list[str] = []
+    a, b = elector(kube, namespace, "a", log), elector(kube, namespace, "b", log)
+    task_a = asyncio.create_task(a.run())
+    await eventually(lambda: a.is_leader, what="a to lead")
+    task_b = asyncio.create_task(b.run())
+    await asyncio.sleep(TIMINGS["retry_period"] * 2)
+    crashed = time.monotonic()
+    await stop(task_a)  # no release: like a SIGKILL
+    await eventually(lambda: b.is_leader, timeout=10, what="b to take over")
+    waited = time.monotonic() - crashed
+    assert waited >= TIMINGS["lease_duration"] - TIMINGS["retry_period"] * 2, "the expiry was respected"
+    await stop(task_b)
+
+
+async def test_a_leader_that_cannot_renew_steps_down(kube: KubeClient, namespace: str, sandbox):
+    log: list[str] = []
+    a = elector(kube, namespace, "a", log)
+    task = asyncio.create_task(a.run())
+    await eventually(lambda: a.is_leader, what="a to lead")
+    admin = sandbox.admin.aio
+    await admin.fail_requests(code=500, seconds=TIMINGS["renew_deadline"] + 1.5, resource="leases")
+    await eventually(lambda: not a.is_leader, timeout=10, what="a to step down")
+    await admin.clear_faults()
+    await eventually(lambda: a.is_leader, timeout=10, what="a to lead again")
+    assert log == ["a started", "a stopped", "a started"]
+    await stop(task)
