@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
         default=list(DEFAULT_CRDS),
         help="CRD files or directories to serve (default: manifests/crds and the Tekton fixtures)",
     )
+    serve.add_argument(
+        "--namespace", action="append", default=[], dest="namespaces", help="also create this namespace (repeatable)"
+    )
     serve.add_argument("--no-validation", action="store_true", help="store custom resources as sent (no schema checks)")
     serve.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch BOOKMARKs (60)")
     serve.add_argument(
@@ -57,6 +60,7 @@ async def serve(arguments: argparse.Namespace) -> None:
         validation=not arguments.no_validation,
         bookmark_interval=arguments.bookmark_interval,
         history_capacity=arguments.history_capacity,
+        namespaces=tuple(arguments.namespaces),
     )
     sandbox = Sandbox(config)
     await sandbox.start()

@@ -48,6 +48,7 @@ class SandboxConfig:
     bookmark_interval: float = 60.0
     history_capacity: int = DEFAULT_HISTORY_CAPACITY
     audit_capacity: int = DEFAULT_CAPACITY
+    namespaces: tuple[str, ...] = ()  # created at start, besides the ones every cluster has
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -108,7 +109,7 @@ class Sandbox:
         CustomResourceDefinitionController(self.registry, self.crd_resource, self.hub)
         namespaces = self.catalog.lookup("", "v1", "namespaces")
         assert namespaces is not None
-        for name in INITIAL_NAMESPACES:
+        for name in dict.fromkeys([*INITIAL_NAMESPACES, *self.config.namespaces]):
             self.registry.create(namespaces, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         for document in crd_documents(self.config.crds):
             try:

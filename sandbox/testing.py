@@ -153,6 +153,8 @@ class SandboxProcess:
             "--crds",
             *(str(path) for path in config.crds),
         ]
+        for namespace in config.namespaces:
+            arguments += ["--namespace", namespace]
         if not config.validation:
             arguments.append("--no-validation")
         self._process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True)
