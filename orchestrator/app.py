@@ -53,7 +53,9 @@ def setup(manager: Manager, settings: OrchestratorSettings) -> RemediationReconc
         enqueue(key)
         for original in {*index_duplicate_of(new), *(index_duplicate_of(old) if old else [])}:
             enqueue(original)  # its duplicateCount
-        if old is not None and request_from(old).live and not request_from(new).live:
+        if not request_from(new).live:
+            # On the state, not on a live -> terminal transition: the status we wrote is written through into the
+            # cache, so the watch event of that write arrives with `old` already terminal.
             duplicates_of(key)
 
     def request_deleted(obj: KubeDict) -> None:

@@ -326,7 +326,7 @@ class RemediationReconciler:
         self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, wfe: KubeDict, *, created: bool
     ) -> _Change:
         was_blocked = status.phase is RemediationPhase.BLOCKED
-        self._clear_block(status)
+        self._clear_block(status, keep_duplicate_of=False)
         status.phase = RemediationPhase.EXECUTING
         status.workflow_execution_ref = ObjectReference(
             kind=WFE.kind, name=wfe["metadata"]["name"], namespace=wfe["metadata"].get("namespace")

@@ -111,7 +111,8 @@ class Informer:
 
         For a create (`replaces` None) only when the key is absent; for an update only when the cache still holds
         the version the write replaced. Never regresses the cache past a newer watch event. Handlers are not run:
-        the watch event that follows runs them."""
+        the watch event that follows runs them, with the written object as `old` - so a handler of objects this
+        process writes must act on their state, not on a transition between `old` and `new`."""
         key = object_key(obj)
         if replaces is None:
             if key in self._indexer:

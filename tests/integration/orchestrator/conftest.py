@@ -1,0 +1,152 @@
+"""The orchestrator in this test's event loop, against the module's sandbox, watching only the test's namespace.
+
+Tests play the executor themselves: they move WorkflowExecutions through their phases with status patches, so each
+routing path is driven exactly. (The end-to-end tests run the real executor and the Tekton simulator.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from orchestrator.app import setup
+from orchestrator.metrics import PREFIX
+from orchestrator.settings import OrchestratorSettings
+from sandbox.testing import SandboxHandle
+from shared.apiresource import EVENTS
+from shared.kubetime import format_time
+from shared.models import NotificationRequest, RemediationRequest, WorkflowExecution
+from shared.runtime.client import KubeClient
+from shared.runtime.manager import Manager
+from shared.runtime.store import KubeDict
+from tests import factories
+from tests.integration.helpers import eventually
+
+RR = RemediationRequest.RESOURCE
+WFE = WorkflowExecution.RESOURCE
+NR = NotificationRequest.RESOURCE
+TERMINAL = {"Completed", "Failed", "TimedOut", "Skipped"}
+
+
+@dataclass
+class Orchestrator:
+    manager: Manager
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.manager.metrics.registry.get_sample_value(f"{PREFIX}{name}", labels)
+        return value or 0.0
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 15)
+
+
+@dataclass
+class Scene:
+    """The API as a test sees it: create requests, read them, play the executor."""
+
+    kube: KubeClient
+    namespace: str
+
+    async def request(self, name: str, **options: Any) -> KubeDict:
+        return await self.kube.create(RR, factories.remediation_request(name, self.namespace, **options))
+
+    async def get(self, name: str) -> KubeDict:
+        return await self.kube.get(RR, self.namespace, name)
+
+    async def status(self, name: str) -> dict[str, Any]:
+        return (await self.get(name)).get("status") or {}
+
+    async def until(self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 15) -> dict:
+        async def reached() -> dict[str, Any] | None:
+            status = await self.status(name)
+            return status if check(status) else None
+
+        return await eventually(reached, timeout=timeout, what=f"{name}: {what}")
+
+    async def phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
+        return await self.until(name, lambda s: s.get("phase") == phase, f"phase {phase}", timeout)
+
+    async def blocked(self, name: str, reason: str, timeout: float = 15) -> dict[str, Any]:
+        return await self.until(
+            name, lambda s: s.get("phase") == "Blocked" and s.get("blockReason") == reason, f"Blocked {reason}", timeout
+        )
+
+    async def executions(self) -> list[KubeDict]:
+        return list((await self.kube.list(WFE, self.namespace))["items"])
+
+    async def notifications(self) -> list[KubeDict]:
+        return list((await self.kube.list(NR, self.namespace))["items"])
+
+    async def events(self, name: str) -> list[str]:
+        items = (await self.kube.list(EVENTS, self.namespace))["items"]
+        return [e["reason"] for e in items if e["involvedObject"].get("name") == name]
+
+    async def run(self, wfe: str) -> None:
+        """The executor starts the run."""
+        await self.kube.patch_status(WFE, self.namespace, wfe, {"phase": "Running", "startTime": _now()})
+
+    async def complete(self, wfe: str) -> None:
+        await self.kube.patch_status(WFE, self.namespace, wfe, {"phase": "Completed", "completionTime": _now()})
+
+    async def fail(self, wfe: str, *, reason: str = "TaskFailed", was_execution_failure: bool = True) -> None:
+        details = {"reason": reason, "message": f"{reason} in the test", "wasExecutionFailure": was_execution_failure}
+        await self.kube.patch_status(
+            WFE, self.namespace, wfe, {"phase": "Failed", "completionTime": _now(), "failureDetails": details}
+        )
+
+    async def annotate(self, resource: Any, name: str, key: str, value: str) -> None:
+        await self.kube.patch(resource, self.namespace, name, {"metadata": {"annotations": {key: value}}})
+
+
+def _now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+@pytest.fixture
+def scene(kube: KubeClient, namespace: str) -> Scene:
+    return Scene(kube, namespace)
+
+
+StartOrchestrator = Callable[..., Awaitable[Orchestrator]]
+
+
+@pytest.fixture
+async def start_orchestrator(sandbox: SandboxHandle, namespace: str) -> AsyncIterator[StartOrchestrator]:
+    """Start an orchestrator with settings overrides (e.g. `recently_remediated_cooldown="2s"`); stopped after."""
+    running: list[tuple[Orchestrator, KubeClient]] = []
+
+    async def start(**overrides: Any) -> Orchestrator:
+        values: dict[str, Any] = {
+            "kubeconfig": sandbox.kubeconfig_path,
+            "watched_namespaces": [namespace],
+            "bind_address": "127.0.0.1",
+            "metrics_port": 0,
+            "health_port": 0,
+            "leader_election": False,
+            "workers": 4,
+            "backoff_jitter_percent": 0,
+            **overrides,
+        }
+        settings = OrchestratorSettings(**values)
+        client = await KubeClient.connect(sandbox.kubeconfig_path, user_agent="kubernaut-orchestrator")
+        manager = Manager(client, settings, component="kubernaut-orchestrator", metrics_prefix=PREFIX)
+        setup(manager, settings)
+        stop = asyncio.Event()
+        orchestrator = Orchestrator(manager, stop, asyncio.create_task(manager.run(stop)))
+        running.append((orchestrator, client))
+        await eventually(lambda: all(c.running for c in manager.controllers), what="the orchestrator to start")
+        return orchestrator
+
+    yield start
+    for orchestrator, client in running:
+        if not orchestrator.task.done():
+            await orchestrator.shutdown()
+        await client.close()

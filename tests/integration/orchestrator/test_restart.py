@@ -1,0 +1,66 @@
+"""SPEC 4.4: after a restart the initial list re-arms every pending timer; blocks end at the same `blockedUntil`.
+
+The orchestrator runs as a real process (`python -m orchestrator`), stopped with SIGTERM and started again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox.stack import USERS, Stack
+from sandbox.testing import SandboxHandle
+from shared.kubetime import parse_time
+from tests.integration.orchestrator.conftest import Scene
+
+pytestmark = pytest.mark.slow
+
+
+async def test_pending_timers_survive_a_restart(scene: Scene, sandbox: SandboxHandle, tmp_path: Path):
+    stack = Stack(sandbox.kubeconfig_for, tmp_path)
+    settings = {
+        "watched_namespaces": scene.namespace,
+        "recently_remediated_cooldown": "5s",
+        "consecutive_failure_threshold": "1",
+        "consecutive_failure_cooldown": "5s",
+    }
+    first = stack.orchestrator("orchestrator-1", **settings).start()
+    try:
+        first.wait_ready()
+        # Two time-based blocks: RecentlyRemediated on target web, ConsecutiveFailures on fingerprint "flaky".
+        await scene.request("done", fingerprint_seed="done")
+        await scene.request("flaky-1", fingerprint_seed="flaky", target=("Deployment", "api", "default"))
+        await scene.phase("done", "Executing")
+        await scene.phase("flaky-1", "Executing")
+        await scene.complete("done")
+        await scene.fail("flaky-1", was_execution_failure=False)
+        await scene.phase("flaky-1", "Failed")
+        await scene.request("again", fingerprint_seed="again")
+        await scene.request("flaky-2", fingerprint_seed="flaky", target=("Deployment", "api", "default"))
+        again = await scene.blocked("again", "RecentlyRemediated")
+        flaky = await scene.blocked("flaky-2", "ConsecutiveFailures")
+        assert first.terminate() == 0
+    finally:
+        stack.stop()
+
+    second = stack.orchestrator("orchestrator-2", **settings).start()
+    try:
+        second.wait_ready()
+        executing = await scene.phase("again", "Executing", timeout=15)
+        failed = await scene.phase("flaky-2", "Failed", timeout=15)
+        assert failed["failurePhase"] == "Blocked" and failed["outcome"] == "NotExecuted"
+        # The blocks ended at their original times: never early, and from the blockedUntil written before.
+        creates = [
+            r
+            for r in sandbox.admin.audit(user=USERS["orchestrator"])
+            if (r.verb, r.resource, r.namespace, r.code) == ("create", "workflowexecutions", scene.namespace, 201)
+        ]
+        assert len(creates) == 3, "done, flaky-1, and again (last); never flaky-2"
+        assert creates[-1].time >= parse_time(again["blockedUntil"]).timestamp()
+        assert executing["workflowExecutionRef"]["name"] == "again"
+        assert parse_time(failed["completionTime"]) >= parse_time(flaky["blockedUntil"])
+        metrics = second.metrics()
+        assert 'kubernaut_remediationorchestrator_blocked_cooldown_expired_total{namespace="' in metrics
+    finally:
+        assert stack.stop()["orchestrator-2"] == 0
