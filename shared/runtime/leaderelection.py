@@ -69,6 +69,10 @@ class LeaderElector:
         self._observed_at = float("-inf")
         self._resource_version: str | None = None
         self._leading = False
+        # Renewals and the release take turns: a release racing an in-flight renewal would lose with a 409 and leave
+        # the Lease held, making the standby wait a whole lease duration.
+        self._lease_lock = asyncio.Lock()
+        self._released = False
         self._timeout = aiohttp.ClientTimeout(total=max(retry_period * 2, 1.0), sock_connect=retry_period)
         self._log = log.bind(lease=f"{namespace}/{name}", identity=self.identity)
         self._set_gauge(0)
@@ -100,7 +104,10 @@ class LeaderElector:
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable."""
         try:
-            return await self._try_acquire_or_renew()
+            async with self._lease_lock:
+                if self._released:
+                    return False
+                return await self._try_acquire_or_renew()
         except ApiError as error:
             if not error.conflict and not error.already_exists:
                 self._log.info("leader.lease_request_failed", status=error.status, error=error.message)
@@ -163,28 +170,35 @@ class LeaderElector:
         self._resource_version = lease.get("metadata", {}).get("resourceVersion")
 
     async def release(self) -> None:
-        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting."""
+        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting.
+
+        After a release this elector never campaigns again (it is shutting down)."""
         if not self._leading:
             return
         await self._transition(False)
+        async with self._lease_lock:
+            self._released = True
+            for _ in range(3):  # a conflict means the Lease changed since we read it: read it again
+                try:
+                    if await self._release_once():
+                        self._log.info("leader.released")
+                    return
+                except ApiError as error:
+                    if not error.conflict:
+                        self._log.warning("leader.release_failed", status=error.status, error=error.message)
+                        return
+            self._log.warning("leader.release_failed", error="the Lease kept changing")
+
+    async def _release_once(self) -> bool:
+        lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
+        if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return False
         now = _micro_time(self._clock)
-        try:
-            lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
-            if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-                return
-            spec = {
-                **lease["spec"],
-                "holderIdentity": "",
-                "leaseDurationSeconds": 1,
-                "renewTime": now,
-                "acquireTime": now,
-            }
-            await self._client.request(
-                "PUT", LEASES.path(self.namespace, self.name), body={**lease, "spec": spec}, timeout=self._timeout
-            )
-            self._log.info("leader.released")
-        except ApiError as error:
-            self._log.warning("leader.release_failed", status=error.status, error=error.message)
+        spec = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now, "acquireTime": now}
+        await self._client.request(
+            "PUT", LEASES.path(self.namespace, self.name), body={**lease, "spec": spec}, timeout=self._timeout
+        )
+        return True
 
     async def _transition(self, leading: bool) -> None:
         if self._leading == leading:

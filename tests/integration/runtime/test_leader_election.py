@@ -50,12 +50,28 @@ async def test_exactly_one_candidate_leads_and_a_release_hands_over_at_once(kube
     released = time.monotonic()
     await a.release()
     await stop(task_a)
+    assert (await kube.get(LEASES, namespace, "test-lease"))["spec"]["holderIdentity"] == ""
     await eventually(lambda: b.is_leader, timeout=5, what="b to take over")
     assert time.monotonic() - released < TIMINGS["lease_duration"], "a released lease is taken without waiting"
     lease = await kube.get(LEASES, namespace, "test-lease")
     assert lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] == 1
     assert log == ["a started", "a stopped", "b started"]
     await stop(task_b)
+
+
+async def test_a_release_during_a_renewal_still_frees_the_lease(kube: KubeClient, namespace: str, sandbox):
+    """A release that starts while a renewal is in flight waits for it instead of losing with a 409."""
+    a = elector(kube, namespace, "a", [])
+    assert await a.try_acquire_or_renew()
+    a._leading = True  # as `run()` would after acquiring; renewals are driven by hand here
+    latency = await sandbox.admin.aio.add_latency(0.3, verb="get", resource="leases", namespace=namespace)
+    try:
+        renewed, _ = await asyncio.gather(a.try_acquire_or_renew(), a.release())
+    finally:
+        await sandbox.admin.aio.clear_latency()
+    assert latency and renewed
+    assert (await kube.get(LEASES, namespace, "test-lease"))["spec"]["holderIdentity"] == ""
+    assert not await a.try_acquire_or_renew(), "a released elector never campaigns again"
 
 
 async def test_a_crashed_leader_is_replaced_only_after_the_lease_expires(kube: KubeClient, namespace: str):
