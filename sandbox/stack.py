@@ -14,6 +14,7 @@ ServiceAccount the manifests give that process, so the sandbox's audit log reads
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -113,6 +114,19 @@ class Component:
                 return
             if time.monotonic() > deadline:
                 raise ProcessFailed(f"{self.name} not ready after {timeout}s; log: {self.log_path}")
+            time.sleep(0.05)
+
+    def wait_leading(self, timeout: float = 30.0) -> None:
+        """Until its /metrics say it holds its Lease (leader election on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running:
+                raise ProcessFailed(f"{self.name} exited with {self.returncode()}; log: {self.log_path}")
+            with contextlib.suppress(OSError):
+                if self.is_leader():
+                    return
+            if time.monotonic() > deadline:
+                raise ProcessFailed(f"{self.name} not leading after {timeout}s; log: {self.log_path}")
             time.sleep(0.05)
 
     def probe(self, path: str) -> int | None:
