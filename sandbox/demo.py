@@ -45,7 +45,7 @@ from sandbox.scenario import (
     settled,
 )
 from sandbox.server import DEFAULT_CRDS
-from sandbox.stack import Component, Stack
+from sandbox.stack import Component, ProcessFailed, Stack
 from sandbox.testing import SandboxHandle, running_sandbox
 from shared.apiresource import NAMESPACES, ApiResource
 from shared.kubetime import parse_time
@@ -265,7 +265,7 @@ async def demo(scenario_path: Path, say: Say = _say) -> int:
     try:
         scenario = load_scenario(scenario_path)
     except ScenarioError as error:
-        say(f"demo: {error}")
+        print(f"demo: {error}", file=sys.stderr)
         return 2
     directory = Path(tempfile.mkdtemp(prefix="kubernaut-demo-"))
     keep_logs = True
@@ -317,6 +317,9 @@ async def demo(scenario_path: Path, say: Say = _say) -> int:
             f"({took:.0f} s in all)."
         )
         return 0
+    except ProcessFailed as error:
+        say(f"FAILED: {error}")
+        return 1
     except asyncio.CancelledError:
         keep_logs = False
         raise

@@ -38,7 +38,7 @@ from shared.models import (
     RemediationRequest,
     SkipReason,
 )
-from shared.runtime.client import KubeClient
+from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.informer import EventHandler, Informer
 from shared.runtime.store import KubeDict, section
 
@@ -292,7 +292,10 @@ async def play(
             observed.not_created[request.name] = f"{after.request} never reached {after.phase}"
             return
         on_create(request)
-        await kube.create(RR, request.body(scenario.namespace))
+        try:
+            await kube.create(RR, request.body(scenario.namespace))
+        except ApiError as error:  # e.g. 422 for a field the CRD's schema refuses: say so, play on
+            observed.not_created[request.name] = f"the API server refused it: {error.message}"
 
     watching = asyncio.create_task(informer.run())
     try:
@@ -336,7 +339,8 @@ def check_request(request: Request, observed: Observed, notices: dict[str, str])
         "failureReason": expect.failure_reason,
         "skipReason": expect.skip_reason,
     }
-    for key, value in wanted.items():
+    for key, enum_value in wanted.items():
+        value = None if enum_value is None else str(enum_value)
         if status.get(key) != value:
             problems.append(f"{key} {status.get(key)!r}, expected {value!r}")
     if bool(status.get("requiresManualReview")) != (expect.skip_reason is SkipReason.PREVIOUS_EXECUTION_FAILED):

@@ -88,7 +88,7 @@ def test_a_request_that_went_as_expected_has_no_problem():
     ("path", "status", "problem"),
     [
         (["Executing", "Completed"], {"outcome": "Remediated"}, "web: path [Executing, Completed], expected"),
-        (["Blocked ResourceBusy", "Executing", "Failed"], {}, "web: outcome None, expected <Outcome.REMEDIATED"),
+        (["Blocked ResourceBusy", "Executing", "Failed"], {}, "web: outcome None, expected 'Remediated'"),
         (["Blocked ResourceBusy", "Executing"], {"outcome": "Remediated"}, "web: still Executing"),
     ],
 )
