@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import yaml
 
+from orchestrator.metrics import PREFIX as ORCHESTRATOR_PREFIX
 from sandbox.scenario import (
     REPOSITORY,
     SCENARIO,
@@ -67,7 +68,6 @@ APPLIED: Final = (
 )
 SERVED: Final = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES}
 RR_CRD: Final = MANIFESTS / "crds" / "remediationrequests.kubernaut.ai.yaml"
-ORCHESTRATOR_METRICS: Final = "kubernaut_remediationorchestrator_"
 
 Say = Callable[[str], None]
 
@@ -237,11 +237,11 @@ def blocking_metrics(samples: Samples) -> list[str]:
     """The orchestrator's blocking series, one line each."""
 
     def by(name: str, label: str, order: Iterable[str]) -> str:
-        values = {dict(labels).get(label): v for (n, labels), v in samples.items() if n == ORCHESTRATOR_METRICS + name}
+        values = {dict(labels).get(label): v for (n, labels), v in samples.items() if n == ORCHESTRATOR_PREFIX + name}
         shown = [f"{key} {values[key]:g}" for key in order if values.get(key)]
         return ", ".join(shown) or "0"
 
-    lag = ORCHESTRATOR_METRICS + "blocked_expiry_lag_seconds"
+    lag = ORCHESTRATOR_PREFIX + "blocked_expiry_lag_seconds"
     count = samples.get((f"{lag}_count", frozenset()), 0.0)
     total = samples.get((f"{lag}_sum", frozenset()), 0.0)
     buckets = sorted(
@@ -249,7 +249,7 @@ def blocking_metrics(samples: Samples) -> list[str]:
     )
     within = next((bound for bound, value in buckets if value >= count), float("inf"))
     lag_line = f"{count:g} expiries handled, mean {1000 * total / count:.1f} ms late, all within {within:g} s"
-    current = sum(v for (n, _), v in samples.items() if n == ORCHESTRATOR_METRICS + "current_blocked")
+    current = sum(v for (n, _), v in samples.items() if n == ORCHESTRATOR_PREFIX + "current_blocked")
     return [
         f"  blocked_total                        {by('blocked_total', 'reason', BlockReason)}",
         f"  current_blocked                      {current:g}",
@@ -300,7 +300,7 @@ async def demo(scenario_path: Path, say: Say = _say) -> int:
         for line in summary(scenario, observed, notices, problems):
             say(line)
         say("")
-        say(f"Blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_METRICS}*):")
+        say(f"Blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_PREFIX}*):")
         for line in blocking_metrics(samples):
             say(line)
         say("")
