@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help test lint unit crds sandbox bench clean
+.PHONY: help venv demo test lint unit crds sandbox bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 venv: $(STAMP)  ## create .venv with the project and its dev tools
+
+demo: $(STAMP)  ## no cluster needed: both controllers against the sandbox, every block reason (~30 s)
+	$(BIN)/python -m sandbox demo $(DEMO_ARGS)
 
 lint: $(STAMP)  ## ruff, mypy and the import layering contracts
 	$(BIN)/ruff check .

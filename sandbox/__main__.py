@@ -1,6 +1,8 @@
 """`python -m sandbox serve`: run the sandbox API server on 127.0.0.1 until Ctrl-C or SIGTERM.
 
 `python -m sandbox tekton`: run the Tekton simulator against any API server (see sandbox/tekton.py).
+
+`python -m sandbox demo`: the no-cluster demo (see sandbox/demo.py).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sandbox import tekton
+from sandbox import demo, tekton
 from sandbox.kubeconfig import ADMIN_USER, write_kubeconfig
 from sandbox.server import DEFAULT_CRDS, Sandbox, SandboxConfig
 from sandbox.storage import DEFAULT_HISTORY_CAPACITY
@@ -49,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     commands.add_parser("tekton", help="run the Tekton simulator (python -m sandbox tekton --help)", add_help=False)
+    commands.add_parser("demo", help="the no-cluster demo (python -m sandbox demo --help)", add_help=False)
     return root
 
 
@@ -81,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["tekton"]:
         return tekton.main(argv[1:])
+    if argv[:1] == ["demo"]:
+        return demo.main(argv[1:])
     arguments = parser().parse_args(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:

@@ -14,6 +14,7 @@ ServiceAccount the manifests give that process, so the sandbox's audit log reads
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -25,6 +26,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Final
+
+from prometheus_client.parser import text_string_to_metric_families
 
 SYSTEM_NAMESPACE: Final = "kubernaut-system"
 EXECUTION_NAMESPACE: Final = "kubernaut-workflows"
@@ -41,6 +44,23 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Prometheus text as (sample name, labels) -> value, e.g. `("x_total", frozenset({("reason", "A")}))`."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def leading(metrics_text: str) -> bool:
+    """Whether a process's /metrics say it holds its Lease (`<prefix>leader_election_is_leader{lease=...} 1`)."""
+    return any(
+        name.endswith("leader_election_is_leader") and value == 1
+        for (name, _), value in metric_samples(metrics_text).items()
+    )
 
 
 class ProcessFailed(RuntimeError):
@@ -96,6 +116,19 @@ class Component:
                 raise ProcessFailed(f"{self.name} not ready after {timeout}s; log: {self.log_path}")
             time.sleep(0.05)
 
+    def wait_leading(self, timeout: float = 30.0) -> None:
+        """Until its /metrics say it holds its Lease (leader election on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running:
+                raise ProcessFailed(f"{self.name} exited with {self.returncode()}; log: {self.log_path}")
+            with contextlib.suppress(OSError):
+                if self.is_leader():
+                    return
+            if time.monotonic() > deadline:
+                raise ProcessFailed(f"{self.name} not leading after {timeout}s; log: {self.log_path}")
+            time.sleep(0.05)
+
     def probe(self, path: str) -> int | None:
         """The status code of GET `path` on the health port (None when nothing answers)."""
         try:
@@ -111,11 +144,12 @@ class Component:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             return bytes(response.read()).decode()
 
+    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """/metrics as (sample name, labels) -> value."""
+        return metric_samples(self.metrics())
+
     def is_leader(self) -> bool:
-        return any(
-            line.startswith("leader_election_is_leader") and line.rstrip().endswith(" 1.0")
-            for line in self.metrics().splitlines()
-        )
+        return leading(self.metrics())
 
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()

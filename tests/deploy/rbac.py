@@ -10,6 +10,7 @@ For comparing with an audit log (user, verb, apiGroup, resource, subresource, na
 answers whether a recorded request is covered, with RBAC's rules for namespaces: a grant in `ALL_NAMESPACES`
 (a ClusterRole bound by a ClusterRoleBinding) covers every namespace and cluster-wide requests (list/watch across
 namespaces are recorded with an empty namespace); a grant in one namespace covers requests in that namespace only.
+`permissions_needed()` turns recorded requests into the permissions they need, to compare both ways.
 
 The parser refuses what it does not model (wildcards, resourceNames, nonResourceURLs, aggregated ClusterRoles,
 Group subjects) instead of guessing, so such a change to the manifests is a deliberate change here too.
@@ -18,7 +19,7 @@ Group subjects) instead of guessing, so such a change to the manifests is a deli
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 KubeObject = dict[str, Any]
 
@@ -133,6 +134,35 @@ def allows(
         if grant.namespace == ALL_NAMESPACES or (namespace and grant.namespace == namespace):
             return True
     return False
+
+
+class Recorded(Protocol):
+    """An audit record as the sandbox keeps it (sandbox.audit.AuditRecord)."""
+
+    @property
+    def api_group(self) -> str: ...
+    @property
+    def resource(self) -> str: ...
+    @property
+    def subresource(self) -> str: ...
+    @property
+    def verb(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+
+
+def permissions_needed(records: Iterable[Recorded], fixed_namespaces: Iterable[str]) -> set[Permission]:
+    """The permissions the recorded requests need. A request in one of `fixed_namespaces` (those a process is
+    configured with: its Lease's, the executor's execution namespace) needs it there only. A cluster-wide request
+    needs it in every namespace, and so does a request in any other namespace: those are the namespaces of the
+    objects a process handles, which can be any namespace in a cluster."""
+    fixed = set(fixed_namespaces)
+    return {
+        Permission(
+            r.api_group, r.resource, r.subresource, r.verb, r.namespace if r.namespace in fixed else ALL_NAMESPACES
+        )
+        for r in records
+    }
 
 
 def _role_key(role: KubeObject) -> tuple[str, str, str]:

@@ -77,3 +77,9 @@ def test_run_local_starts_both_processes_without_leader_election_on_ports_that_d
     assert all(s.leader_election is False for s in started.values())
     ports = [port for s in started.values() for port in (s.metrics_port, s.health_port)]
     assert len(set(ports)) == 4, ports
+
+
+@needs_make
+def test_make_demo_creates_the_venv_first_then_runs_the_demo():
+    assert re.search(r"^demo: \$\(STAMP\)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert ".venv/bin/python -m sandbox demo" in dry_run("demo")

@@ -70,3 +70,18 @@ def test_serve_without_validation_and_with_a_chosen_crd_directory(tmp_path: Path
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
+
+
+def test_demo_refuses_a_bad_scenario_naming_the_field_before_starting_anything(tmp_path: Path):
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("requests:\n  - name: web\n    signal: HighMemoryUsage\n    target: web\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "sandbox", "demo", "--scenario", str(scenario)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"demo: {scenario}: requests.0.target: Value error, 'web' is not Kind/name" in result.stderr
+    assert "requests.0.workflow: Field required" in result.stderr

@@ -1,0 +1,90 @@
+"""`python -m sandbox demo` stops everything on Ctrl-C: SIGINT once the table shows, and no child outlives it."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.scenario import REPOSITORY
+
+pytestmark = pytest.mark.slow
+
+
+def children(pid: int) -> set[int]:
+    """The live child processes of `pid`, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's stdout, line by line, read on a thread (None at the end)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def wait_for_line(lines: queue.Queue[str | None], start: str, output: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
+        if line is None:
+            raise AssertionError("the demo ended before showing its table:\n" + "".join(output))
+        output.append(line)
+        if line.startswith(start):
+            return
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+def test_ctrl_c_stops_the_demo_and_every_process_it_started():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "demo"],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        lines = lines_of(process)
+        wait_for_line(lines, "NAME ", output, timeout=60)
+        started = children(process.pid)
+        assert len(started) == 3, f"orchestrator, executor and Tekton simulator: {started}"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    while (line := lines.get(timeout=5)) is not None:
+        output.append(line)
+    assert "interrupted: every process stopped" in "".join(output)
+    assert not [pid for pid in started if alive(pid)], "a child process outlived the demo"
