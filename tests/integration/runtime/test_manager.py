@@ -119,13 +119,13 @@ async def test_shutdown_finishes_the_reconcile_in_hand(harness: Harness, kube: K
 
 
 async def test_not_ready_until_the_informers_have_synced(kube: KubeClient, namespace: str, sandbox: SandboxHandle):
-    await sandbox.admin.aio.fail_requests(code=500, count=4, resource="remediationrequests", verb="list")
+    await sandbox.admin.aio.fail_requests(code=500, count=3, resource="remediationrequests", verb="list")
     manager = Manager(kube, settings(), component="test", metrics_prefix="test_")
     harness = Harness(manager, namespace)
     await eventually(lambda: manager.server.bound_ports, what="the probe server")
     status, body = await get(harness.port, "/readyz")
     assert status == 503 and "[-]informers-synced failed" in body
-    await eventually(lambda: manager.controllers[0].running, timeout=15, what="sync after the errors")
+    await eventually(lambda: manager.controllers[0].running, timeout=30, what="sync after the errors")
     assert (await get(harness.port, "/readyz"))[0] == 200
     await harness.shutdown()
 
