@@ -232,7 +232,8 @@ def route(
         original = min(older, key=_order)
         return Decision.blocked(
             BlockReason.DUPLICATE_IN_PROGRESS,
-            f"duplicate of {original.name}, which is {original.phase or 'new'}; this request inherits its outcome",
+            # No phase of the original here: it goes stale, and re-routing would rewrite the status for it.
+            f"duplicate of {original.name}, an older request of the same signal; this request inherits its outcome",
             duplicate_of=original.name,
         )
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
 from shared.kubetime import parse_time
 from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase
-from shared.runtime.store import KubeDict, ReadOnlyStore, section
+from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, section
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -109,7 +109,7 @@ def index_blocked(obj: KubeDict) -> list[str]:
     return [f"{obj['metadata'].get('namespace') or ''}\x00{status.get('blockReason') or 'Unknown'}"]
 
 
-RR_INDEXERS = {
+RR_INDEXERS: dict[str, IndexFunc] = {
     RR_FINGERPRINT: index_fingerprint,
     RR_LIVE_FINGERPRINT: index_live_fingerprint,
     RR_EXECUTED_FINGERPRINT: index_executed_fingerprint,
@@ -142,7 +142,7 @@ def index_owner(obj: KubeDict) -> list[str]:
     return [owner] if owner else []
 
 
-WFE_INDEXERS = {WFE_TARGET: index_target, WFE_OWNER: index_owner}
+WFE_INDEXERS: dict[str, IndexFunc] = {WFE_TARGET: index_target, WFE_OWNER: index_owner}
 
 
 # -- projections --------------------------------------------------------------------------------------------

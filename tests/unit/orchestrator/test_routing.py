@@ -363,6 +363,15 @@ def test_the_oldest_live_request_wins_and_ties_are_broken_by_name():
     assert decide(view, the_rr("rr-y")).duplicate_of == "rr-x"
 
 
+@pytest.mark.parametrize("phase", [RemediationPhase.BLOCKED, RemediationPhase.EXECUTING])
+def test_a_duplicate_decision_does_not_change_as_its_original_moves_on(phase):
+    """Re-routing a waiting duplicate must not rewrite its status just because the original was routed meanwhile."""
+    new = decide(View(requests=[other_rr("rr-a", None, created=ago(minutes=5))]))
+    later = decide(View(requests=[other_rr("rr-a", phase, created=ago(minutes=5))]))
+    assert later == new
+    assert "rr-a" in new.message
+
+
 def test_a_request_is_never_a_duplicate_of_itself():
     view = View(requests=[other_rr("rr-new", RemediationPhase.PENDING, created=ago(minutes=5))])
     assert decide(view, the_rr("rr-new", created=ago(minutes=5))).verdict is Verdict.EXECUTE
