@@ -261,3 +261,22 @@ async def test_an_invalid_spec_fails_with_a_message_naming_the_field(
     assert executor.metric("failures_total", reason="ConfigurationError", was_execution_failure="false") == 1
     assert await scene.phase("good", "Completed"), "the executor keeps running"
     assert [r.code for r in scene.creates()] == [201], "only the good execution got a PipelineRun"
+
+
+@pytest.mark.parametrize(
+    ("code", "readable"), [(500, True), (503, True), (403, False), (404, False)], ids=["500", "503", "403", "404"]
+)
+async def test_the_failed_task_run_is_read_again_after_a_transient_error(
+    scene: Scene, sandbox: SandboxHandle, executor: InLoopController, code: int, readable: bool
+):
+    """A transient error reading the TaskRun is retried; a TaskRun that cannot be read leaves the details out."""
+    sandbox.admin.fail_requests(
+        code=code, count=1 if readable else 100, verb="get", resource="taskruns", namespace=scene.runs_namespace
+    )
+    await scene.execution("web", sim=_failing())
+    details = (await scene.phase("web", "Failed"))["failureDetails"]
+    assert (details["reason"], details["wasExecutionFailure"]) == ("TaskFailed", True)
+    if readable:
+        assert (details["failedTaskName"], details["failedStepName"], details["exitCode"]) == ("task-1", "apply", 2)
+    else:
+        assert "failedTaskName" not in details and "exitCode" not in details
