@@ -310,7 +310,7 @@ class ExecutionReconciler:
         )
         status.pipeline_run_status = PipelineRunStatusSummary(
             status=str(condition.get("status")),
-            reason=condition.get("reason"),
+            reason=str(condition["reason"])[:1024] if condition.get("reason") else None,  # Tekton's, unbounded
             message=message[:32768] or None,
             completed_tasks=int(completed.group(1)) if completed else None,
             total_tasks=len(tasks) if isinstance(tasks, list) else None,

@@ -280,3 +280,13 @@ async def test_the_failed_task_run_is_read_again_after_a_transient_error(
         assert (details["failedTaskName"], details["failedStepName"], details["exitCode"]) == ("task-1", "apply", 2)
     else:
         assert "failedTaskName" not in details and "exitCode" not in details
+
+
+async def test_a_reason_longer_than_the_status_allows_is_cut_not_a_stuck_execution(
+    scene: Scene, executor: InLoopController
+):
+    """The PipelineRun is Tekton's: its condition's reason has no length limit, pipelineRunStatus.reason has 1024."""
+    await scene.execution("web", sim={"outcome": "Failed", "reason": "Custom" * 200, "message": "the task failed"})
+    status = await scene.phase("web", "Failed")
+    assert status["pipelineRunStatus"]["reason"] == ("Custom" * 200)[:1024]
+    assert status["failureDetails"]["reason"] == "TaskFailed"
