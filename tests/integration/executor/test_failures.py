@@ -159,7 +159,9 @@ RBAC = (
 )
 
 
-@pytest.mark.parametrize(("message", "reason"), [(RBAC, "Forbidden"), (QUOTA, "ResourceExhausted")])
+@pytest.mark.parametrize(
+    ("message", "reason"), [(RBAC, "Forbidden"), (QUOTA, "ResourceExhausted")], ids=["rbac", "quota"]
+)
 async def test_a_refused_pipeline_run_fails_the_execution_before_it_ran(
     scene: Scene, sandbox: SandboxHandle, executor: InLoopController, message: str, reason: str
 ):
