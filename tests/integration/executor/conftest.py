@@ -69,6 +69,7 @@ class Scene:
     namespace: str
     runs_namespace: str
     statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, status) as watched
+    versions: set[tuple[str, str]] = field(default_factory=set)  # (name, resourceVersion) as watched
 
     async def execution(
         self,
@@ -154,8 +155,10 @@ class Scene:
             if (r.verb, r.resource, r.namespace) == ("create", "pipelineruns", self.runs_namespace)
         ]
 
-    def phases(self, name: str) -> list[str]:
-        """The phases `name` went through, as watched (consecutive repeats folded)."""
+    async def phases(self, name: str) -> list[str]:
+        """The phases `name` went through, as watched (repeats folded), once the watch has caught up with it."""
+        version = (await self.get(name))["metadata"]["resourceVersion"]
+        await eventually(lambda: (name, version) in self.versions, what=f"the watch to deliver {name}@{version}")
         seen: list[str] = []
         for watched, status in self.statuses:
             phase = status.get("phase")
@@ -181,6 +184,7 @@ async def scene(kube: KubeClient, sandbox: SandboxHandle, namespace: str, runs_n
 
     def record(obj: KubeDict) -> None:
         scene.statuses.append((obj["metadata"]["name"], obj.get("status") or {}))
+        scene.versions.add((obj["metadata"]["name"], obj["metadata"]["resourceVersion"]))
 
     recorder.add_event_handler(EventHandler(on_add=record, on_update=lambda _, new: record(new)))
     task = asyncio.create_task(recorder.run())

@@ -117,7 +117,7 @@ async def test_a_failed_run_is_classified_with_the_failed_task(
     assert status["pipelineRunStatus"]["status"] == "False"
     assert status["pipelineRunStatus"]["reason"] == condition["reason"]
     assert {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}["Succeeded"] == ("False", reason)
-    assert scene.phases("web") == ["Running", "Failed"]
+    assert await scene.phases("web") == ["Running", "Failed"]
     await scene.has_events("web", "PipelineRunCreated", "WorkflowFailed")
     assert executor.metric("executions_total", outcome="Failed") == 1
     assert executor.metric("failures_total", reason=reason, was_execution_failure=str(was_execution_failure).lower())
@@ -204,7 +204,7 @@ async def test_transient_errors_on_create_are_retried_and_never_a_failure(
     await scene.execution("web")
     status = await scene.phase("web", "Completed")
     assert "failureDetails" not in status
-    assert "Failed" not in scene.phases("web")
+    assert "Failed" not in await scene.phases("web")
     assert [r.code for r in scene.creates()] == expected
     assert len(await scene.runs()) == 1
 

