@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in arguments.names if name not in every]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(sorted(every))}")
-    configure_logging("console", "warning")  # stdout carries the JSON document alone
+    configure_logging("auto", "warning", process="benchmarks")  # to stderr: stdout carries only the JSON document
     results: dict[str, Any] = {}
     for name in arguments.names or sorted(every):
         started = time.perf_counter()

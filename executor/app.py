@@ -38,7 +38,8 @@ def setup(manager: Manager, settings: ExecutorSettings) -> ExecutionReconciler:
     def run_changed(obj: KubeDict) -> None:
         key, _ = workflow_execution_of(obj)
         if key:
-            enqueue(key)
+            # A run's progress goes ahead of new executions: a burst of new work must not delay recording an end.
+            enqueue(key, urgent=True)
 
     executions.add_event_handler(
         EventHandler(on_add=execution_changed, on_update=lambda _, new: execution_changed(new))

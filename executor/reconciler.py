@@ -310,7 +310,7 @@ class ExecutionReconciler:
         )
         status.pipeline_run_status = PipelineRunStatusSummary(
             status=str(condition.get("status")),
-            reason=condition.get("reason"),
+            reason=str(condition["reason"])[:1024] if condition.get("reason") else None,  # Tekton's, unbounded
             message=message[:32768] or None,
             completed_tasks=int(completed.group(1)) if completed else None,
             total_tasks=len(tasks) if isinstance(tasks, list) else None,
@@ -324,13 +324,17 @@ class ExecutionReconciler:
         return condition
 
     async def _failed_task(self, namespace: str, children: list[Any]) -> tuple[str | None, str | None, int | None]:
-        """(task, step, exit code) of the first failed TaskRun that can be read; Nones when none can."""
+        """(task, step, exit code) of the first failed TaskRun that can be read; Nones when none can.
+
+        Raises ApiError on a transient error, so the reconcile is retried rather than the details lost."""
         for child in children:
             if child.kind not in (None, "TaskRun"):
                 continue
             try:
                 task_run = TaskRun.from_k8s(await self._client.get(TaskRun.RESOURCE, namespace, child.name))
             except (ApiError, ModelError) as error:
+                if isinstance(error, ApiError) and error.transient:
+                    raise  # a blip is retried, not recorded as "no details"
                 log.info("taskrun.unreadable", task_run=child.name, error=str(error))
                 continue
             condition = task_run.status.condition() if task_run.status else None

@@ -173,6 +173,8 @@ def injected_error(fault: Fault, info: RequestInfo) -> ApiError:
         if info.verb == "create":
             return status.already_exists(resource, info.name or "unknown")
         return status.conflict(resource, info.name, fault.message or status.OPTIMISTIC_LOCK_MESSAGE)
+    if fault.code == 403:  # an RBAC denial or an admission refusal such as a quota; the message says why
+        return status.forbidden(resource, info.name, fault.message or INJECTED_MESSAGE)
     if fault.code == 500:
         return status.internal_error(fault.message or INJECTED_MESSAGE)
     if fault.code == 503:

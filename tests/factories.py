@@ -53,11 +53,13 @@ def workflow_execution(
     workflow_id: str = "restart-pods",
     bundle: str = "registry.example.com/workflows/restart-pods:v1",
     parameters: dict[str, str] | None = None,
+    **spec_extra: Any,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "remediationRequestRef": {"kind": "RemediationRequest", "name": rr_name, "namespace": namespace},
         "workflowRef": {"workflowId": workflow_id, "executionBundle": bundle},
         "targetResource": target,
+        **spec_extra,
     }
     if parameters is not None:
         spec["parameters"] = parameters

@@ -6,6 +6,9 @@
 - `add_after` / `add_at` go through one heap of deadlines with one timer armed for the earliest: no task per key,
   no polling. Re-adding a waiting key keeps the earliest deadline. A key is never handed out before its deadline.
 - `add_rate_limited` waits per key: 5 ms doubling to 1000 s, until `forget`.
+- `add(key, urgent=True)` queues a key ahead of the others (a queued key moves up), for work that must not wait
+  behind a burst: progress of something already running before new work (controller-runtime's priority queue, in
+  two levels).
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ class WorkQueue:
         self._clock = clock or RealClock()
         self._limiter = rate_limiter or ExponentialRateLimiter()
         self._queue: deque[str] = deque()
+        self._urgent: deque[str] = deque()  # handed out before `_queue`
+        self._urgent_keys: set[str] = set()  # keys in `_urgent`, or to go there when their processing is done
         self._dirty: set[str] = set()
         self._processing: set[str] = set()
         self._getters: deque[asyncio.Future[None]] = deque()
@@ -79,26 +84,38 @@ class WorkQueue:
             metrics.workqueue_longest_running_processor.labels(name).set_function(self.longest_running_seconds)
 
     # -- the basic queue ------------------------------------------------------------------------------------
-    def add(self, key: str) -> None:
-        """Queue `key` unless it is already queued; if it is being processed, queue it again after `done`."""
-        if self._shutting_down or key in self._dirty:
+    def add(self, key: str, *, urgent: bool = False) -> None:
+        """Queue `key` unless it is already queued; if it is being processed, queue it again after `done`.
+
+        `urgent` keys are handed out before all others, in the order they were added; an urgent add of a key
+        already queued moves it up."""
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if urgent and key not in self._urgent_keys:
+                self._urgent_keys.add(key)
+                if key not in self._processing:
+                    self._queue.remove(key)
+                    self._urgent.append(key)
             return
         if self._metrics is not None:
             self._metrics.workqueue_adds.labels(self.name).inc()
         self._dirty.add(key)
+        if urgent:
+            self._urgent_keys.add(key)
         if key in self._processing:
             return
         self._push(key)
 
     def _push(self, key: str) -> None:
-        self._queue.append(key)
+        (self._urgent if key in self._urgent_keys else self._queue).append(key)
         self._queued_at[key] = self._clock.monotonic()
         self._update_depth()
         self._wake_one()
 
     async def get(self) -> str:
         """The next key to process; it stays in the processing set until `done(key)`. Raises ShutDown."""
-        while not self._queue:
+        while not (self._urgent or self._queue):
             if self._shutting_down:
                 raise ShutDown()
             getter = asyncio.get_running_loop().create_future()
@@ -107,10 +124,14 @@ class WorkQueue:
                 await getter
             except asyncio.CancelledError:
                 # Pass the wake-up on if this getter was chosen just before being cancelled.
-                if getter.done() and not getter.cancelled() and self._queue:
+                if getter.done() and not getter.cancelled() and (self._urgent or self._queue):
                     self._wake_one()
                 raise
-        key = self._queue.popleft()
+        if self._urgent:
+            key = self._urgent.popleft()
+            self._urgent_keys.discard(key)
+        else:
+            key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
         now = self._clock.monotonic()
@@ -142,7 +163,7 @@ class WorkQueue:
             self._drained.set()
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._urgent) + len(self._queue)
 
     def is_processing(self, key: str) -> bool:
         return key in self._processing
@@ -245,7 +266,7 @@ class WorkQueue:
     # -- metrics --------------------------------------------------------------------------------------------
     def _update_depth(self) -> None:
         if self._metrics is not None:
-            self._metrics.workqueue_depth.labels(self.name).set(len(self._queue))
+            self._metrics.workqueue_depth.labels(self.name).set(len(self))
 
     def unfinished_work_seconds(self) -> float:
         now = self._clock.monotonic()

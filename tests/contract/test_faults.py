@@ -98,6 +98,18 @@ async def test_429_carries_retry_after(api, sandbox, namespace):
     assert reply.body["details"]["retryAfterSeconds"] == 7
 
 
+async def test_an_injected_403_reads_like_a_forbidden_answer_with_its_reason_why(api, sandbox, namespace, unique):
+    sandbox.admin.fail_requests(code=403, verb="create", resource="widgets", message="exceeded quota: widgets")
+    created = await kube.request(api, "POST", kube.widget_path(namespace), body=kube.widget(unique, namespace))
+    sandbox.admin.fail_requests(code=403, verb="get", resource="widgets")
+    read = await kube.get(api, kube.widget_path(namespace, unique))
+    assert (created.status, created.reason) == (403, "Forbidden")
+    assert created.body["message"] == "widgets.contract.kubernaut.ai is forbidden: exceeded quota: widgets"
+    assert created.body["details"]["kind"] == "widgets"
+    assert (read.status, read.reason) == (403, "Forbidden")
+    assert read.body["message"].startswith(f'widgets.contract.kubernaut.ai "{unique}" is forbidden: ')
+
+
 async def test_an_injected_409_on_update_is_a_conflict(api, sandbox, namespace, unique):
     created = await kube.create(api, kube.widget_path(namespace), kube.widget(unique, namespace))
     sandbox.admin.fail_requests(code=409, verb="update", resource="widgets", name=unique)

@@ -6,7 +6,6 @@ routing path is driven exactly. (The end-to-end tests run the real executor and 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,30 +21,15 @@ from shared.apiresource import EVENTS
 from shared.kubetime import format_time
 from shared.models import NotificationRequest, RemediationRequest, WorkflowExecution
 from shared.runtime.client import KubeClient
-from shared.runtime.manager import Manager
 from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import eventually
+from tests.integration.inloop import IN_LOOP_SETTINGS, InLoopController, start_in_loop
 
 RR = RemediationRequest.RESOURCE
 WFE = WorkflowExecution.RESOURCE
 NR = NotificationRequest.RESOURCE
 TERMINAL = {"Completed", "Failed", "TimedOut", "Skipped"}
-
-
-@dataclass
-class Orchestrator:
-    manager: Manager
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-    def metric(self, name: str, **labels: str) -> float:
-        value = self.manager.metrics.registry.get_sample_value(f"{PREFIX}{name}", labels)
-        return value or 0.0
-
-    async def shutdown(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 15)
 
 
 @dataclass
@@ -115,38 +99,32 @@ def scene(kube: KubeClient, namespace: str) -> Scene:
     return Scene(kube, namespace)
 
 
-StartOrchestrator = Callable[..., Awaitable[Orchestrator]]
+StartOrchestrator = Callable[..., Awaitable[InLoopController]]
 
 
 @pytest.fixture
 async def start_orchestrator(sandbox: SandboxHandle, namespace: str) -> AsyncIterator[StartOrchestrator]:
     """Start an orchestrator with settings overrides (e.g. `recently_remediated_cooldown="2s"`); stopped after."""
-    running: list[tuple[Orchestrator, KubeClient]] = []
+    running: list[InLoopController] = []
 
-    async def start(**overrides: Any) -> Orchestrator:
+    async def start(**overrides: Any) -> InLoopController:
         values: dict[str, Any] = {
-            "kubeconfig": sandbox.kubeconfig_path,
+            **IN_LOOP_SETTINGS,
             "watched_namespaces": [namespace],
-            "bind_address": "127.0.0.1",
-            "metrics_port": 0,
-            "health_port": 0,
-            "leader_election": False,
             "workers": 4,
             "backoff_jitter_percent": 0,
             **overrides,
         }
-        settings = OrchestratorSettings(**values)
-        client = await KubeClient.connect(sandbox.kubeconfig_path, user_agent="kubernaut-orchestrator")
-        manager = Manager(client, settings, component="kubernaut-orchestrator", metrics_prefix=PREFIX)
-        setup(manager, settings)
-        stop = asyncio.Event()
-        orchestrator = Orchestrator(manager, stop, asyncio.create_task(manager.run(stop)))
-        running.append((orchestrator, client))
-        await eventually(lambda: all(c.running for c in manager.controllers), what="the orchestrator to start")
+        orchestrator = await start_in_loop(
+            sandbox.kubeconfig_path,
+            OrchestratorSettings(**values),
+            setup,
+            component="kubernaut-orchestrator",
+            prefix=PREFIX,
+        )
+        running.append(orchestrator)
         return orchestrator
 
     yield start
-    for orchestrator, client in running:
-        if not orchestrator.task.done():
-            await orchestrator.shutdown()
-        await client.close()
+    for orchestrator in running:
+        await orchestrator.shutdown()

@@ -44,6 +44,44 @@ ORDER = [
     ("a reason only counts for timeout and taskfailed", "OOMKilled", "nothing", F.UNKNOWN),
 ]
 
+# Words that count only in the message (or only in the reason) do not count elsewhere.
+NOT_THERE = [
+    ("oom in the reason", "OOMKilled", "step ended", F.UNKNOWN),
+    ("deadline in the reason", "DeadlineExceeded", "step ended", F.UNKNOWN),
+    ("forbidden in the reason", "Forbidden", "step ended", F.UNKNOWN),
+    ("rbac in the reason", "RBACDenied", "step ended", F.UNKNOWN),
+    ("quota in the reason", "ExceededQuota", "step ended", F.UNKNOWN),
+    ("image pull in the reason", "ImagePullBackOff", "step ended", F.UNKNOWN),
+    ("invalid in the reason", "InvalidParams", "step ended", F.UNKNOWN),
+    ("configuration in the reason", "ConfigurationError", "step ended", F.UNKNOWN),
+    ("task without failed", "Failed", "task restart ended", F.UNKNOWN),
+    ("failed without task", "Failed", "step failed", F.UNKNOWN),
+    ("taskfailed in the message counts as task and failed", "Failed", "TaskFailed", F.TASK_FAILED),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "expected"), [r[1:] for r in NOT_THERE], ids=[r[0] for r in NOT_THERE])
+def test_each_rule_looks_only_where_the_spec_says(reason, message, expected):
+    assert failure_reason(reason, message) is expected
+
+
+# One message keyword per rule, in SPEC order; with the keywords of rules k..7 all present, rule k wins.
+KEYWORDS = [
+    (F.OOM_KILLED, "oomkilled"),
+    (F.DEADLINE_EXCEEDED, "deadline"),
+    (F.FORBIDDEN, "forbidden"),
+    (F.RESOURCE_EXHAUSTED, "quota"),
+    (F.IMAGE_PULL_BACK_OFF, "image pull"),
+    (F.CONFIGURATION_ERROR, "invalid"),
+    (F.TASK_FAILED, "task failed"),
+]
+
+
+@pytest.mark.parametrize("first", range(len(KEYWORDS)), ids=[k[0].value for k in KEYWORDS])
+def test_the_rules_apply_in_spec_order(first):
+    message = " ".join(word for _, word in reversed(KEYWORDS[first:]))
+    assert failure_reason("Failed", message) is KEYWORDS[first][0]
+
 
 @pytest.mark.parametrize(("reason", "message", "expected"), [r[1:] for r in ORDER], ids=[r[0] for r in ORDER])
 def test_the_first_matching_rule_wins(reason, message, expected):

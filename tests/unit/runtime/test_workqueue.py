@@ -243,3 +243,39 @@ async def test_metrics_follow_client_go_names(queue, clock):
     assert registry.get_sample_value("workqueue_queue_duration_seconds_count", {"name": "test"}) == 1
     queue.add_rate_limited("a")
     assert registry.get_sample_value("workqueue_retries_total", {"name": "test"}) == 1
+
+
+async def test_urgent_keys_are_handed_out_first_in_the_order_they_came(queue):
+    for key in ("a", "b"):
+        queue.add(key)
+    queue.add("x", urgent=True)
+    queue.add("y", urgent=True)
+    assert len(queue) == 4
+    assert [await queue.get() for _ in range(4)] == ["x", "y", "a", "b"]
+
+
+async def test_an_urgent_add_moves_a_queued_key_up_and_keeps_it_queued_once(queue):
+    for key in ("a", "b", "c"):
+        queue.add(key)
+    queue.add("c", urgent=True)
+    queue.add("c")
+    assert len(queue) == 3
+    assert [await queue.get() for _ in range(3)] == ["c", "a", "b"]
+
+
+async def test_a_key_made_urgent_while_processed_comes_back_first(queue):
+    queue.add("a")
+    key = await queue.get()
+    queue.add("b")
+    queue.add("a", urgent=True)
+    assert len(queue) == 1, "still never queued beside itself"
+    queue.done(key)
+    assert [await queue.get(), await queue.get()] == ["a", "b"]
+
+
+async def test_urgency_ends_when_the_key_is_handed_out(queue):
+    queue.add("a", urgent=True)
+    queue.done(await queue.get())
+    queue.add("b")
+    queue.add("a")
+    assert [await queue.get(), await queue.get()] == ["b", "a"]
