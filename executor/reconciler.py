@@ -150,7 +150,14 @@ class ExecutionReconciler:
             log.info("pipelinerun.adopted", pipeline_run=_key(existing))
             await self._running(obj, wfe, status, existing, self._clock.now())
             return Result.done()
-        if _finished(existing) or not await self._owner_is_live(owner_key, owner_uid):
+        finished = _finished(existing)
+        owner_live = await self._owner_is_live(owner_key, owner_uid)
+        if finished and owner_live:
+            # Its execution has not recorded the result yet (the run's end queued it): taking the lock now would make
+            # it see its run vanish and fail as 'deleted'. Wait for it.
+            log.info("pipelinerun.lock_waits_for_result", pipeline_run=_key(existing), owner=owner_key)
+            return Result.after(_LOCK_RELEASE_RETRY)
+        if finished or not owner_live:
             try:
                 await self._client.delete(
                     PR,
@@ -163,7 +170,7 @@ class ExecutionReconciler:
                 if not (error.not_found or error.conflict):
                     raise
             log.info("pipelinerun.lock_taken_over", pipeline_run=_key(existing), previous_owner=owner_key)
-            return Result.after(_LOCK_RELEASE_RETRY if not _finished(existing) else 0)
+            return Result.after(_LOCK_RELEASE_RETRY if not finished else 0)
         await self._fail(
             obj,
             wfe,

@@ -14,6 +14,7 @@ from shared.duration import format_duration
 from shared.kubetime import parse_time
 from shared.models import WorkflowExecution
 from shared.runtime.client import ApiError
+from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.executor.conftest import PR, WFE, Scene, StartExecutor, StartSimulator
 from tests.integration.helpers import eventually
@@ -133,6 +134,38 @@ async def test_the_lock_of_a_finished_run_is_taken_over_by_the_next_execution(sc
     await scene.kube.delete(WFE, scene.namespace, "first")
     await eventually(lambda: _gone(scene, "first"), what="first to be deleted")
     assert (await scene.run(target))["metadata"]["uid"] == second_run["metadata"]["uid"]
+
+
+async def test_a_finished_run_changes_hands_only_after_its_execution_recorded_the_end(
+    scene: Scene, executor: InLoopController
+):
+    """Taking the lock of a finished run before its own execution has read the result would make that execution see
+    its run vanish and fail as 'deleted'; the next execution waits until the result is recorded."""
+    target = scene.target("web")
+    await scene.execution("first", target=target)
+    await scene.started("first")
+    admin = scene.sandbox.admin.aio
+    await admin.fail_requests(
+        code=500, seconds=60, verb="patch", resource="workflowexecutions", subresource="status", name="first"
+    )
+    try:
+        first_run = await eventually(lambda: _finished_run(scene, target), what="the first run to finish")
+        await scene.execution("second", target=target)
+        await eventually(
+            lambda: [r.code for r in scene.creates()].count(409) >= 2, what="second to find the lock taken twice"
+        )
+        assert (await scene.run(target))["metadata"]["uid"] == first_run["metadata"]["uid"], "the run stays"
+    finally:
+        await admin.clear_faults()
+    assert (await scene.phase("first", "Completed"))["pipelineRunRef"]["name"] == first_run["metadata"]["name"]
+    await scene.phase("second", "Completed")
+    assert (await scene.run(target))["metadata"]["labels"]["kubernaut.ai/workflow-execution"] == "second"
+
+
+async def _finished_run(scene: Scene, target: str) -> KubeDict | None:
+    run = await scene.run(target)
+    conditions = (run.get("status") or {}).get("conditions") or []
+    return run if any(c.get("type") == "Succeeded" and c.get("status") == "True" for c in conditions) else None
 
 
 async def test_a_live_run_whose_execution_is_gone_is_taken_over(scene: Scene, executor: InLoopController):
