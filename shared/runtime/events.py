@@ -1,7 +1,8 @@
 """Kubernetes Events (core/v1), recorded the way client-go's EventRecorder does it, but never in a reconcile's way.
 
-- `event()` only queues; a background task writes. A full queue or an API error drops the Event (counted), it never
-  fails or slows the reconcile that recorded it.
+- `event()` only queues; background writers write. A full queue or an API error drops the Event (counted), it never
+  fails or slows the reconcile that recorded it. Each object's Events go to one of a few writers (by object), so
+  they stay in order and aggregate correctly while a burst of Events about many objects is written in parallel.
 - Repeats of the same (object, type, reason, message) within ten minutes patch `count` and `lastTimestamp` of the
   first Event instead of creating new ones.
 - A per-object token bucket (burst 25, one more every 5 minutes) stops a hot loop from flooding the API.
@@ -55,6 +56,7 @@ class EventRecorder:
         clock: Clock | None = None,
         metrics: RuntimeMetrics | None = None,
         queue_size: int = 1000,
+        writers: int = 4,
         burst: int = 25,
         refill_seconds: float = 300.0,
         aggregate_seconds: float = 600.0,
@@ -65,7 +67,9 @@ class EventRecorder:
         self._client = client
         self._clock = clock or RealClock()
         self._metrics = metrics
-        self._queue: asyncio.Queue[tuple[KubeDict, EventType, str, str, str]] = asyncio.Queue(queue_size)
+        self._queues: list[asyncio.Queue[tuple[KubeDict, EventType, str, str, str]]] = [
+            asyncio.Queue(max(1, queue_size // writers)) for _ in range(writers)
+        ]
         self._burst = burst
         self._refill_seconds = refill_seconds
         self._aggregate_seconds = aggregate_seconds
@@ -88,10 +92,9 @@ class EventRecorder:
             "uid": meta.get("uid"),
             "resourceVersion": meta.get("resourceVersion"),
         }
+        queue = self._queues[hash(object_id) % len(self._queues)]
         try:
-            self._queue.put_nowait(
-                ({k: v for k, v in reference.items() if v}, type_, reason, message[:1024], object_id)
-            )
+            queue.put_nowait(({k: v for k, v in reference.items() if v}, type_, reason, message[:1024], object_id))
         except asyncio.QueueFull:
             self._count("dropped_full")
 
@@ -113,8 +116,11 @@ class EventRecorder:
 
     async def run(self) -> None:
         """Write queued Events until cancelled."""
+        await asyncio.gather(*(self._writer(queue) for queue in self._queues))
+
+    async def _writer(self, queue: asyncio.Queue[tuple[KubeDict, EventType, str, str, str]]) -> None:
         while True:
-            reference, type_, reason, message, object_id = await self._queue.get()
+            reference, type_, reason, message, object_id = await queue.get()
             try:
                 await self._write(reference, type_, reason, message, object_id)
             except ApiError as error:
@@ -124,12 +130,12 @@ class EventRecorder:
                 self._count("failed")
                 log.exception("event.write_failed", reason=reason)
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def flush(self, timeout: float = 2.0) -> None:
         """Wait (bounded) until queued Events are written; for shutdown and tests."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+            await asyncio.wait_for(asyncio.gather(*(queue.join() for queue in self._queues)), timeout)
 
     async def _write(self, reference: KubeDict, type_: EventType, reason: str, message: str, object_id: str) -> None:
         now = self._clock.now()
