@@ -4,6 +4,7 @@ over, refuse), a PipelineRun deleted under a running execution, and the deletion
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,10 +12,9 @@ from executor.pipelinerun import build_pipeline_run
 from executor.reconciler import FINALIZER
 from sandbox.stack import USERS
 from shared.duration import format_duration
-from shared.kubetime import parse_time
+from shared.kubetime import format_time, parse_time
 from shared.models import WorkflowExecution
 from shared.runtime.client import ApiError
-from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.executor.conftest import PR, WFE, Scene, StartExecutor, StartSimulator
 from tests.integration.helpers import eventually
@@ -142,30 +142,33 @@ async def test_a_finished_run_changes_hands_only_after_its_execution_recorded_th
     """Taking the lock of a finished run before its own execution has read the result would make that execution see
     its run vanish and fail as 'deleted'; the next execution waits until the result is recorded."""
     target = scene.target("web")
-    await scene.execution("first", target=target)
+    await scene.execution("first", target=target, sim=LONG)
     await scene.started("first")
     admin = scene.sandbox.admin.aio
     await admin.fail_requests(
         code=500, seconds=60, verb="patch", resource="workflowexecutions", subresource="status", name="first"
     )
     try:
-        first_run = await eventually(lambda: _finished_run(scene, target), what="the first run to finish")
+        # The test plays Tekton for the end of the run, so it ends only once first can no longer record it.
+        run = await scene.run(target)
+        finished = {"type": "Succeeded", "status": "True", "reason": "Succeeded", "message": "Tasks Completed: 2"}
+        await scene.kube.patch_status(
+            PR, scene.runs_namespace, run["metadata"]["name"], {"conditions": [finished], "completionTime": _now()}
+        )
         await scene.execution("second", target=target)
         await eventually(
             lambda: [r.code for r in scene.creates()].count(409) >= 2, what="second to find the lock taken twice"
         )
-        assert (await scene.run(target))["metadata"]["uid"] == first_run["metadata"]["uid"], "the run stays"
+        assert (await scene.run(target))["metadata"]["uid"] == run["metadata"]["uid"], "the run stays"
     finally:
         await admin.clear_faults()
-    assert (await scene.phase("first", "Completed"))["pipelineRunRef"]["name"] == first_run["metadata"]["name"]
+    assert (await scene.phase("first", "Completed"))["pipelineRunRef"]["name"] == run["metadata"]["name"]
     await scene.phase("second", "Completed")
     assert (await scene.run(target))["metadata"]["labels"]["kubernaut.ai/workflow-execution"] == "second"
 
 
-async def _finished_run(scene: Scene, target: str) -> KubeDict | None:
-    run = await scene.run(target)
-    conditions = (run.get("status") or {}).get("conditions") or []
-    return run if any(c.get("type") == "Succeeded" and c.get("status") == "True" for c in conditions) else None
+def _now() -> str:
+    return format_time(datetime.now(UTC))
 
 
 async def test_a_live_run_whose_execution_is_gone_is_taken_over(scene: Scene, executor: InLoopController):
