@@ -133,6 +133,15 @@ async def test_latency_delays_matching_requests_until_cleared(api, sandbox, name
     assert time.monotonic() - started < 0.3
 
 
+async def test_latency_outlasts_its_own_length(api, sandbox, namespace):
+    sandbox.admin.add_latency(0.3, verb="list", resource="widgets")
+    await kube.get(api, kube.widget_path(namespace))  # takes the delay, so the delay's length has passed
+    started = time.monotonic()
+    await kube.get(api, kube.widget_path(namespace))
+    assert time.monotonic() - started >= 0.3
+    assert [fault["kind"] for fault in sandbox.admin.faults()["armed"]] == ["latency"]
+
+
 async def test_hung_watches_stay_open_silent_then_deliver_when_released(api, sandbox, namespace, unique):
     async with WatchStream(
         api, kube.widget_path(namespace), {"resourceVersion": await latest(api, namespace)}
