@@ -112,10 +112,12 @@ class Component:
             return bytes(response.read()).decode()
 
     def is_leader(self) -> bool:
-        return any(
-            line.startswith("leader_election_is_leader") and line.rstrip().endswith(" 1.0")
-            for line in self.metrics().splitlines()
-        )
+        """Whether its `<prefix>leader_election_is_leader` gauge is 1 (the series carries the process's prefix)."""
+        for line in self.metrics().splitlines():
+            name, _, value = line.partition(" ")
+            if name.split("{")[0].endswith("leader_election_is_leader") and value.strip() == "1.0":
+                return True
+        return False
 
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
