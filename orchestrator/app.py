@@ -43,6 +43,7 @@ def setup(manager: Manager, settings: OrchestratorSettings) -> RemediationReconc
     controller = manager.controller(CONTROLLER, reconciler.reconcile, resync=requests.store.keys)
     enqueue = controller.queue.add
     reconciler.enqueue = enqueue
+    reconciler.started_at = lambda: controller.started_at
 
     def duplicates_of(key: str) -> None:
         for duplicate in requests.store.index_keys(RR_DUPLICATE_OF, key):

@@ -114,6 +114,8 @@ class RemediationReconciler:
         self._reported_unparseable: dict[str, str] = {}
         self.enqueue: Callable[[str], None] = lambda key: None
         """Queue a request key; wired to the controller's queue by the application."""
+        self.started_at: Callable[[], datetime | None] = lambda: None
+        """When the controller last started (began leading); wired by the application."""
 
     def enqueue_waiting_on(self, wfe_key: str) -> None:
         """Queue every request blocked on the WorkflowExecution `wfe_key`."""
@@ -169,7 +171,9 @@ class RemediationReconciler:
         until = status.blocked_until
         expired = None
         if reason in TIME_BASED_REASONS and until is not None and now >= until:
-            expired = (reason, (now - until).total_seconds())
+            # Late from when we could act: a block that expired while no replica led is not our timer's lag.
+            since = max(until, self.started_at() or until)
+            expired = (reason, max((now - since).total_seconds(), 0.0))
 
         if reason is BlockReason.CONSECUTIVE_FAILURES and expired and until and not unblock:
             notice = notifications.breaker_expired(rr, f"{rr.spec.signal_fingerprint}@{format_time(until)}")

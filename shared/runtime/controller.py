@@ -69,6 +69,8 @@ class Controller:
         self._idle: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._ids = itertools.count(1)
+        self.started_at: datetime | None = None
+        """When the workers last started (for a leader: when it began leading)."""
 
     @property
     def running(self) -> bool:
@@ -80,6 +82,7 @@ class Controller:
         if self._tasks:
             return
         self._stopping = False
+        self.started_at = self._clock.now()
         for key in self._resync() if self._resync is not None else ():
             self.queue.add(key)
         for number in range(self._workers):
