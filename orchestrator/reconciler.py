@@ -76,7 +76,7 @@ class _Change:
     event: tuple[str, str, str] | None = None  # (type, reason, message)
     decision: Decision | None = None
     requeue: Result | None = None
-    expired: tuple[BlockReason, float] | None = None  # a time-based block handled at its expiry, and how late
+    expired: BlockReason | None = None  # the time-based block this change ends at its expiry
 
 
 def workflow_execution_name(rr_name: str) -> str:
@@ -112,6 +112,7 @@ class RemediationReconciler:
         self.view = CacheView(requests.store, executions.store)
         self._target_locks = KeyedLocks()
         self._reported_unparseable: dict[str, str] = {}
+        self._expiries_seen: dict[str, datetime] = {}  # key -> blockedUntil whose expiry lag is observed
         self.enqueue: Callable[[str], None] = lambda key: None
         """Queue a request key; wired to the controller's queue by the application."""
         self.started_at: Callable[[], datetime | None] = lambda: None
@@ -126,6 +127,7 @@ class RemediationReconciler:
     async def reconcile(self, key: str) -> Result:
         if self._requests.store.get(key) is None:
             self._reported_unparseable.pop(key, None)
+            self._expiries_seen.pop(key, None)
         return await reconcile_latest(key, self._requests, self._client, self._reconcile)
 
     async def _reconcile(self, obj: KubeDict) -> Result:
@@ -171,9 +173,8 @@ class RemediationReconciler:
         until = status.blocked_until
         expired = None
         if reason in TIME_BASED_REASONS and until is not None and now >= until:
-            # Late from when we could act: a block that expired while no replica led is not our timer's lag.
-            since = max(until, self.started_at() or until)
-            expired = (reason, max((now - since).total_seconds(), 0.0))
+            expired = reason
+            self._observe_expiry(rr, until, now)
 
         if reason is BlockReason.CONSECUTIVE_FAILURES and expired and until and not unblock:
             notice = notifications.breaker_expired(rr, f"{rr.spec.signal_fingerprint}@{format_time(until)}")
@@ -192,6 +193,17 @@ class RemediationReconciler:
             change = await self._route(rr, status, now, bypass_time_blocks=unblock)
         change.expired = expired
         return change
+
+    def _observe_expiry(self, rr: RemediationRequest, until: datetime, now: datetime) -> None:
+        """How late the first look at an expired block came: the timer's precision, once per expiry, whether or not
+        the API then takes the decision (its errors are counted as reconcile errors and retries). Late from when we
+        could act: a block that expired while no replica led is not our timer's lag."""
+        key = rr.key
+        if self._expiries_seen.get(key) == until:
+            return
+        self._expiries_seen[key] = until
+        since = max(until, self.started_at() or until)
+        self._metrics.blocked_expiry_lag_seconds.observe(max((now - since).total_seconds(), 0.0))
 
     def _inherit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change | None:
         """A duplicate takes its original's outcome once the original ends; None while it is still alive (or gone,
@@ -537,9 +549,8 @@ class RemediationReconciler:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or ""
         if change.expired is not None:
-            expired_reason, lag = change.expired
-            self._metrics.blocked_cooldown_expired_total.labels(namespace, expired_reason).inc()
-            self._metrics.blocked_expiry_lag_seconds.observe(lag)
+            self._metrics.blocked_cooldown_expired_total.labels(namespace, change.expired).inc()
+            self._expiries_seen.pop(f"{namespace}/{meta['name']}", None)
         if not old.get("phase"):
             self._metrics.phase_transitions_total.labels(namespace, "", RemediationPhase.PENDING).inc()
         old_phase = str(old.get("phase") or RemediationPhase.PENDING)

@@ -89,3 +89,26 @@ async def test_a_block_that_expired_while_no_replica_ran_is_late_only_from_when_
     handled_within = (datetime.now(UTC) - started).total_seconds()
     assert second.metric("blocked_expiry_lag_seconds_count") == 1
     assert second.metric("blocked_expiry_lag_seconds_sum") <= handled_within
+
+
+async def test_expiry_lag_is_the_first_look_at_an_expired_block_not_when_the_api_let_the_decision_land(
+    scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle
+):
+    orchestrator = await start_orchestrator(recently_remediated_cooldown="2s")
+    await scene.request("done", fingerprint_seed="done")
+    await scene.phase("done", "Executing")
+    await scene.complete("done")
+    await scene.phase("done", "Completed")
+    await scene.request("again", fingerprint_seed="again")
+    until = parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
+    # The decision at expiry creates a WorkflowExecution: fail that 8 times (retries back off 5 ms doubling: ~1.3 s).
+    sandbox.admin.fail_requests(code=500, count=8, verb="create", resource="workflowexecutions")
+    status = await scene.phase("again", "Executing", timeout=20)
+    routed = next(c for c in status["conditions"] if c["type"] == "Routed")
+    landed = (parse_time(routed["lastTransitionTime"]) - until).total_seconds()
+    assert orchestrator.metric("blocked_expiry_lag_seconds_count") == 1
+    assert orchestrator.metric("blocked_expiry_lag_seconds_sum") < landed - 1.0
+    assert (
+        orchestrator.metric("blocked_cooldown_expired_total", namespace=scene.namespace, reason="RecentlyRemediated")
+        == 1
+    )
