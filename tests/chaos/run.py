@@ -22,7 +22,7 @@ from sandbox.testing import sandbox_process
 from shared.apiresource import LEASES
 from shared.models import PipelineRun, RemediationRequest, WorkflowExecution
 from shared.runtime.client import KubeClient
-from tests.chaos.faults import ALL_FAULTS, FaultInjector, FaultRecord
+from tests.chaos.faults import ALL_FAULTS, FaultInjector, FaultRecord, Shutdown
 from tests.chaos.invariants import TERMINAL_RR, Check, Evidence, KubeDict, run_checks
 from tests.chaos.load import LoadGenerator, Operator
 from tests.chaos.plan import plan_load
@@ -42,6 +42,7 @@ class ChaosConfig:
     faults: tuple[str, ...] = ALL_FAULTS
     solo: tuple[str, ...] = ALL_FAULTS  # kinds first injected alone; the others start the mixed round
     bursts: int = 3
+    burst_size: int = 12
     drain_timeout: float = 90.0
 
 
@@ -52,6 +53,7 @@ class Report:
     faults: list[FaultRecord]
     phases: Counter[str]
     endings: Counter[str]
+    shutdowns: list[Shutdown] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     directory: Path | None = None
 
@@ -89,6 +91,7 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         duration=config.duration,
         namespaces=NAMESPACES,
         bursts=config.bursts,
+        burst_size=config.burst_size,
     )
     timings: dict[str, float] = {}
     began = time.monotonic()
@@ -158,6 +161,7 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         injector.records,
         Counter(str((r.get("status") or {}).get("phase") or "unhandled") for r in requests),
         Counter(_ending(r) for r in requests),
+        injector.shutdowns,
         timings,
         directory,
     )

@@ -24,10 +24,10 @@ LAG_METRIC = "kubernaut_remediationorchestrator_blocked_expiry_lag_seconds"
 # Cooldowns and backoff of seconds, not minutes, so that time-based blocks begin and end within a run.
 ORCHESTRATOR_SETTINGS = {
     "consecutive_failure_threshold": "3",
-    "consecutive_failure_cooldown": "10s",
-    "recently_remediated_cooldown": "5s",
+    "consecutive_failure_cooldown": "8s",
+    "recently_remediated_cooldown": "3s",
     "backoff_base": "2s",
-    "backoff_max": "8s",
+    "backoff_max": "6s",
 }
 
 
