@@ -99,15 +99,16 @@ class Exit:
 class System:
     """The processes of one run and the harness's hold on them."""
 
-    def __init__(self, sandbox: SandboxHandle, directory: Path, namespaces: Iterable[str]) -> None:
+    def __init__(self, sandbox: SandboxHandle, directory: Path, namespaces: Iterable[str], replicas: int = 2) -> None:
         self.sandbox = sandbox
         self.stack = Stack(sandbox.kubeconfig_for, directory)
         watched = ",".join(namespaces)
         common = {"leader_election": "true", "watched_namespaces": watched, "workers": "4"}
+        names = "abcdefgh"[:replicas]
         self.orchestrators = [
-            self.stack.orchestrator(f"orchestrator-{x}", **common, **ORCHESTRATOR_SETTINGS) for x in "ab"
+            self.stack.orchestrator(f"orchestrator-{x}", **common, **ORCHESTRATOR_SETTINGS) for x in names
         ]
-        self.executors = [self.stack.executor(f"executor-{x}", **common) for x in "ab"]
+        self.executors = [self.stack.executor(f"executor-{x}", **common) for x in names]
         self.tekton = self.stack.tekton("tekton", duration=1.0)
         self.held: set[str] = set()  # components the harness has stopped on purpose
         self.exits: list[Exit] = []
