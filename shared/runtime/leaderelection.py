@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 
 from shared.apiresource import LEASES
-from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.client import ApiError, KubeClient, retry_on_conflict
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
 
@@ -69,6 +69,7 @@ class LeaderElector:
         self._observed_at = float("-inf")
         self._resource_version: str | None = None
         self._leading = False
+        self._released = False
         self._timeout = aiohttp.ClientTimeout(total=max(retry_period * 2, 1.0), sock_connect=retry_period)
         self._log = log.bind(lease=f"{namespace}/{name}", identity=self.identity)
         self._set_gauge(0)
@@ -78,16 +79,20 @@ class LeaderElector:
         return self._leading
 
     async def run(self) -> None:
-        """Campaign, lead, and campaign again after losing the lease, until cancelled."""
-        while True:
+        """Campaign, lead, and campaign again after losing the lease, until cancelled or released."""
+        while not self._released:
             while True:
                 if await self.try_acquire_or_renew():
                     break
+                if self._released:
+                    return
                 await asyncio.sleep(self.retry_period)
             await self._transition(True)
             last_renewed = self._clock.monotonic()
             while True:
                 await asyncio.sleep(self.retry_period)
+                if self._released:
+                    return
                 if await self.try_acquire_or_renew():
                     last_renewed = self._clock.monotonic()
                 elif self._clock.monotonic() - last_renewed >= self.renew_deadline:
@@ -98,7 +103,10 @@ class LeaderElector:
             await self._transition(False)
 
     async def try_acquire_or_renew(self) -> bool:
-        """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable."""
+        """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable, and
+        always after `release()`."""
+        if self._released:
+            return False
         try:
             return await self._try_acquire_or_renew()
         except ApiError as error:
@@ -163,12 +171,15 @@ class LeaderElector:
         self._resource_version = lease.get("metadata", {}).get("resourceVersion")
 
     async def release(self) -> None:
-        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting."""
+        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting; this
+        candidate stops campaigning (a renewal still running in `run()` must not take the lease back)."""
+        self._released = True
         if not self._leading:
             return
         await self._transition(False)
-        now = _micro_time(self._clock)
-        try:
+
+        async def give_up() -> None:
+            now = _micro_time(self._clock)
             lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
             if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
                 return
@@ -183,6 +194,9 @@ class LeaderElector:
                 "PUT", LEASES.path(self.namespace, self.name), body={**lease, "spec": spec}, timeout=self._timeout
             )
             self._log.info("leader.released")
+
+        try:
+            await retry_on_conflict(give_up)  # a renewal in flight may have moved the lease on
         except ApiError as error:
             self._log.warning("leader.release_failed", status=error.status, error=error.message)
 
