@@ -528,8 +528,18 @@ def check_recording(evidence: Evidence) -> Check:
     return check
 
 
+def check_faults(evidence: Evidence) -> Check:
+    """A fault that could not be injected is a finding too (say, no replica led for 30 s)."""
+    check = Check("every fault was injected", "-", looked_at=len(evidence.faults))
+    for record in evidence.faults:
+        if record.error:
+            check.fail(f"{record.kind} at {record.started:.1f}: {record.error}")
+    return check
+
+
 def run_checks(evidence: Evidence) -> list[Check]:
     return [
+        check_faults(evidence),
         check_recording(evidence),
         *check_one_live_execution_per_target(evidence),
         check_settled(evidence),
