@@ -11,6 +11,7 @@ Correctness rests on four habits:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -117,6 +118,9 @@ class RemediationReconciler:
         """Queue a request key; wired to the controller's queue by the application."""
         self.started_at: Callable[[], datetime | None] = lambda: None
         """When the controller last started (began leading); wired by the application."""
+        self._executions_listed = False
+        self._executions_listed_for: datetime | None = None  # the leadership (controller start) it was done for
+        self._take_over_lock = asyncio.Lock()
 
     def enqueue_waiting_on(self, wfe_key: str) -> None:
         """Queue every request blocked on the WorkflowExecution `wfe_key`."""
@@ -133,6 +137,7 @@ class RemediationReconciler:
     async def _reconcile(self, obj: KubeDict) -> Result:
         if obj["metadata"].get("deletionTimestamp"):
             return Result.done()
+        await self._take_over_executions()
         try:
             rr = RemediationRequest.from_k8s(obj)
         except ModelError as error:
@@ -152,6 +157,32 @@ class RemediationReconciler:
         change.status.duplicate_count = len(self._requests.store.index_keys(RR_DUPLICATE_OF, rr.key)) or None
         await self._apply(obj, rr, change, now)
         return change.requeue or Result.done()
+
+    async def _take_over_executions(self) -> None:
+        """Once per leadership, before the first decision: put every WorkflowExecution the cache has not seen into it.
+        A standby's watches lag independently: its cache may hold a request's Executing status but not the run its
+        predecessor just created, and deciding on that would call the run deleted and start a second one (SPEC 4.5)."""
+        started = self.started_at()
+        if self._executions_listed and self._executions_listed_for == started:
+            return
+        async with self._take_over_lock:
+            if self._executions_listed and self._executions_listed_for == started:
+                return
+            added = 0
+            namespaces: list[str | None] = [*self._settings.watched_namespaces] or [None]
+            for namespace in namespaces:
+                continue_token: str | None = None
+                while True:
+                    page = await self._client.list(WFE, namespace, limit=500, **{"continue": continue_token})
+                    for item in page.get("items") or []:
+                        item.setdefault("apiVersion", WFE.api_version)
+                        item.setdefault("kind", WFE.kind)
+                        added += self._executions.write_through(item)
+                    continue_token = (page.get("metadata") or {}).get("continue") or None
+                    if not continue_token:
+                        break
+            self._executions_listed, self._executions_listed_for = True, started
+            log.info("wfe.listed_on_takeover", unseen=added)
 
     # -- new requests ---------------------------------------------------------------------------------------
     async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:
