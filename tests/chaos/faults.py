@@ -104,23 +104,38 @@ class FaultInjector:
 
     # -- the schedule ---------------------------------------------------------------------------------------
     async def play(self, kinds: tuple[str, ...], duration: float, solo: tuple[str, ...] = ALL_FAULTS) -> None:
-        """The `solo` kinds one at a time in a seeded order; then random overlapping faults (the other kinds first)
-        until `duration` has passed and each kind has been injected."""
+        """The `solo` kinds one at a time in a seeded order; then overlapping faults (the other kinds first) until
+        `duration` has passed and each kind has been injected: API faults every few seconds, process faults every
+        15-40 s (a leader change every few seconds would leave no steady state to judge)."""
         deadline = time.monotonic() + duration
         alone = [kind for kind in kinds if kind in solo]
         self.rng.shuffle(alone)
         for kind in alone:
             await self.inject(kind)
             await asyncio.sleep(self.rng.uniform(0.5, 1.5))
-        pending = [kind for kind in kinds if kind not in solo]
+        processes = [kind for kind in kinds if kind in PROCESS_FAULTS]
+        others = [kind for kind in kinds if kind not in PROCESS_FAULTS]
+        await asyncio.gather(
+            self._stream(others, [k for k in others if k not in solo], deadline, (0.5, 3.0), at_once=3),
+            self._stream(processes, [k for k in processes if k not in solo], deadline, (15.0, 40.0), at_once=2),
+        )
+
+    async def _stream(
+        self, kinds: list[str], first: list[str], deadline: float, spacing: tuple[float, float], at_once: int
+    ) -> None:
+        """Faults of `kinds` started every `spacing` seconds (at most `at_once` under way), `first` first."""
+        pending = list(first)
         self.rng.shuffle(pending)
         running: set[asyncio.Task[None]] = set()
-        while time.monotonic() < deadline or pending:
-            if len(running) < 3:
+        while kinds and (time.monotonic() < deadline or pending):
+            if len(running) < at_once:
                 task = asyncio.create_task(self.inject(pending.pop() if pending else self.rng.choice(kinds)))
                 running.add(task)
                 task.add_done_callback(running.discard)
-            await asyncio.sleep(self.rng.uniform(0.5, 3.0))
+            if pending:  # the kinds not yet injected follow each other closely
+                await asyncio.sleep(self.rng.uniform(2.0, 6.0))
+            else:
+                await asyncio.sleep(min(self.rng.uniform(*spacing), max(deadline - time.monotonic(), 0.0)))
         await asyncio.gather(*running)
 
     async def inject(self, kind: str) -> None:

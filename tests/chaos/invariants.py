@@ -289,6 +289,24 @@ def _outcome_problem(
     return f"an unexpected ending {phase}/{failure_phase}/{reason}/{outcome}"
 
 
+def check_every_outcome_ran(evidence: Evidence) -> Check:
+    """The load's first requests, one per outcome class on targets of their own, each ran (or was refused)."""
+    check = Check("every workflow outcome class ran once on its own target and ended as designed", "2")
+    requests = evidence.final["remediationrequests"]
+    first = {}
+    for planned in evidence.plan.requests:
+        first.setdefault(planned.outcome.name, planned)
+    for name, planned in sorted(first.items()):
+        check.looked_at += 1
+        status = _status(requests.get(f"{planned.namespace}/{planned.name}") or {})
+        ran = status.get("failurePhase") == "WorkflowExecution" or status.get("outcome") == "Remediated"
+        if planned.outcome is INVALID_SPEC:
+            ran = status.get("failureReason") == "InvalidSpec"
+        if not ran:
+            check.fail(f"{planned.name} ({name}) ended {status.get('phase')}/{status.get('failureReason')}")
+    return check
+
+
 # -- invariant 3 ------------------------------------------------------------------------------------------------
 def _phase_history(recorder: Recorder) -> dict[str, list[tuple[str, str | None]]]:
     """key -> the (phase, blockReason) sequence each request went through, consecutive repeats folded."""
@@ -544,6 +562,7 @@ def run_checks(evidence: Evidence) -> list[Check]:
         *check_one_live_execution_per_target(evidence),
         check_settled(evidence),
         check_outcomes(evidence),
+        check_every_outcome_ran(evidence),
         check_no_request_lost(evidence),
         *check_handled_once(evidence),
         check_writers(evidence),

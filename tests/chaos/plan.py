@@ -147,8 +147,9 @@ def plan_load(
     burst_size: int = 12,
     invalid_share: float = 0.02,
 ) -> LoadPlan:
-    """`requests` RemediationRequests over `duration` seconds: most as repeats of one signal a few seconds apart,
-    `bursts` of `burst_size` at one instant on one target (several signals of it: duplicates and a busy target)."""
+    """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
+    repeats of one signal a few seconds apart, and `bursts` of `burst_size` at one instant on one target (several
+    signals of it: duplicates and a busy target at once)."""
     target_list = [("Deployment", f"app-{index:02d}", f"team-{index % 3}") for index in range(targets)]
     profiles = list(PROFILE_MIX)
     rng.shuffle(profiles)
@@ -160,32 +161,36 @@ def plan_load(
     for signal in signals:
         by_target.setdefault(signal.target, []).append(signal)
     burst_targets = [t for t in target_list if len(by_target[t]) > 1]
-    planned: list[tuple[float, Signal]] = []
+    # First, each outcome class once, on targets of their own: every class runs and is classified in every run.
+    planned: list[tuple[float, Signal, OutcomeClass | None]] = [
+        (0.05 * index, signals[index], outcome) for index, outcome in enumerate(OUTCOME_CLASSES.values())
+    ]
     for _ in range(bursts):
         at = rng.uniform(0.1, 0.8) * duration
         target = rng.choice(burst_targets)
-        planned += [(at, rng.choice(by_target[target])) for _ in range(burst_size)]
+        planned += [(at, rng.choice(by_target[target]), None) for _ in range(burst_size)]
     while len(planned) < requests:
         # An alert that fires, clears and fires again: repeats of one signal a few seconds apart.
-        signal, at = rng.choice(signals), rng.uniform(0, duration)
+        signal, at = rng.choice(signals), rng.uniform(min(3.0, duration), duration)
         for _ in range(rng.choice((1, 1, 2, 3, 4, 6))):
-            planned.append((min(at, duration), signal))
+            planned.append((min(at, duration), signal, None))
             at += rng.uniform(0.5, 6.0)
     planned.sort(key=lambda item: item[0])
     result = []
-    for index, (at, signal) in enumerate(planned[:requests]):
-        if rng.random() < invalid_share:
-            outcome = INVALID_SPEC
-        else:
-            success, pre, _ = PROFILES[signal.profile]
-            draw = rng.random()
-            if draw < success:
-                outcome = SUCCEEDED
-            elif draw < success + pre:
-                outcome = rng.choice(PRE_EXECUTION_FAILURES)
-            else:
-                outcome = rng.choice(EXECUTION_FAILURES)
-        result.append(
-            Planned(f"rr-{index:04d}", rng.choice(namespaces), at, signal, outcome, round(rng.uniform(0.2, 1.5), 2))
-        )
+    for index, (at, signal, fixed) in enumerate(planned[:requests]):
+        outcome = fixed or _draw_outcome(rng, signal, invalid_share)
+        namespace = namespaces[0] if fixed else rng.choice(namespaces)
+        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, round(rng.uniform(0.2, 1.5), 2)))
     return LoadPlan(signals, result)
+
+
+def _draw_outcome(rng: random.Random, signal: Signal, invalid_share: float) -> OutcomeClass:
+    if rng.random() < invalid_share:
+        return INVALID_SPEC
+    success, pre, _ = PROFILES[signal.profile]
+    draw = rng.random()
+    if draw < success:
+        return SUCCEEDED
+    if draw < success + pre:
+        return rng.choice(PRE_EXECUTION_FAILURES)
+    return rng.choice(EXECUTION_FAILURES)
