@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo test lint unit crds sandbox bench clean
+.PHONY: help venv demo test lint unit crds sandbox bench chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,10 @@ sandbox: $(STAMP)  ## run the sandbox API server on 127.0.0.1 (kubeconfig in .sa
 
 bench: $(STAMP)  ## run the benchmarks (python -m benchmarks [NAME ...]); prints one JSON document
 	$(BIN)/python -m benchmarks $(BENCH)
+
+CHAOS_DURATION ?= 600
+chaos: $(STAMP)  ## chaos soak: faults + load for CHAOS_DURATION s (600), then SPEC 7 checks; CHAOS_ARGS="--seed N"
+	$(BIN)/python -m tests.chaos --duration $(CHAOS_DURATION) $(CHAOS_ARGS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

@@ -246,8 +246,8 @@ class ExecutionReconciler:
         ref = status.pipeline_run_ref
         namespace = (ref.namespace if ref else None) or self._settings.execution_namespace
         name = ref.name if ref else pipeline_run_name(wfe.spec.target_resource)
-        run = self._runs.store.get(f"{namespace}/{name}")
-        if run is None or workflow_execution_of(run)[1] != wfe.metadata.uid:
+        run = await self._own_run(namespace, name, wfe)
+        if run is None:
             started = status.start_time is not None
             await self._fail(
                 obj,
@@ -293,6 +293,24 @@ class ExecutionReconciler:
             failed_task=await self._failed_task(namespace, children),
         )
         return Result.done()
+
+    async def _own_run(self, namespace: str, name: str, wfe: WorkflowExecution) -> KubeDict | None:
+        """This WorkflowExecution's PipelineRun, or None once the API server says it is gone. The run cache may lag
+        behind the WorkflowExecution cache (absent, or still the previous run on the target), so a miss is asked."""
+        key = f"{namespace}/{name}"
+        cached = self._runs.store.get(key)
+        if cached is not None and workflow_execution_of(cached)[1] == wfe.metadata.uid:
+            return cached
+        try:
+            run = await self._client.get(PR, namespace, name)
+        except ApiError as error:
+            if error.not_found:
+                return None
+            raise
+        if workflow_execution_of(run)[1] != wfe.metadata.uid:
+            return None
+        self._runs.write_through(run, replaces=cached["metadata"].get("resourceVersion") if cached else None)
+        return run
 
     def _observe_progress(
         self, status: WorkflowExecutionStatus, run: KubeDict, now: datetime, generation: int | None

@@ -18,6 +18,7 @@ from orchestrator.view import (
     index_duplicate_of,
     owner_of,
     request_from,
+    resync_order,
 )
 from shared.models import RemediationRequest, WorkflowExecution
 from shared.runtime.informer import EventHandler
@@ -40,9 +41,10 @@ def setup(manager: Manager, settings: OrchestratorSettings) -> RemediationReconc
         events=manager.events,
         metrics=metrics,
     )
-    controller = manager.controller(CONTROLLER, reconciler.reconcile, resync=requests.store.keys)
-    enqueue = controller.queue.add
+    controller = manager.controller(CONTROLLER, reconciler.reconcile, resync=lambda: resync_order(requests.store))
+    enqueue = controller.enqueue
     reconciler.enqueue = enqueue
+    reconciler.started_at = lambda: controller.started_at
 
     def duplicates_of(key: str) -> None:
         for duplicate in requests.store.index_keys(RR_DUPLICATE_OF, key):

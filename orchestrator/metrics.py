@@ -43,7 +43,8 @@ class OrchestratorMetrics:
         )
         self.blocked_expiry_lag_seconds = Histogram(
             f"{PREFIX}blocked_expiry_lag_seconds",
-            "How late a time-based block was handled after its blockedUntil.",
+            "How late an expired time-based block was first re-examined after its blockedUntil "
+            "(or after this replica began leading).",
             buckets=LAG_BUCKETS,
             registry=r,
         )

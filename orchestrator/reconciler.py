@@ -11,6 +11,7 @@ Correctness rests on four habits:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,7 +77,7 @@ class _Change:
     event: tuple[str, str, str] | None = None  # (type, reason, message)
     decision: Decision | None = None
     requeue: Result | None = None
-    expired: tuple[BlockReason, float] | None = None  # a time-based block handled at its expiry, and how late
+    expired: BlockReason | None = None  # the time-based block this change ends at its expiry
 
 
 def workflow_execution_name(rr_name: str) -> str:
@@ -112,8 +113,14 @@ class RemediationReconciler:
         self.view = CacheView(requests.store, executions.store)
         self._target_locks = KeyedLocks()
         self._reported_unparseable: dict[str, str] = {}
+        self._expiries_seen: dict[str, datetime] = {}  # key -> blockedUntil whose expiry lag is observed
         self.enqueue: Callable[[str], None] = lambda key: None
         """Queue a request key; wired to the controller's queue by the application."""
+        self.started_at: Callable[[], datetime | None] = lambda: None
+        """When the controller last started (began leading); wired by the application."""
+        self._executions_listed = False
+        self._executions_listed_for: datetime | None = None  # the leadership (controller start) it was done for
+        self._take_over_lock = asyncio.Lock()
 
     def enqueue_waiting_on(self, wfe_key: str) -> None:
         """Queue every request blocked on the WorkflowExecution `wfe_key`."""
@@ -124,11 +131,13 @@ class RemediationReconciler:
     async def reconcile(self, key: str) -> Result:
         if self._requests.store.get(key) is None:
             self._reported_unparseable.pop(key, None)
+            self._expiries_seen.pop(key, None)
         return await reconcile_latest(key, self._requests, self._client, self._reconcile)
 
     async def _reconcile(self, obj: KubeDict) -> Result:
         if obj["metadata"].get("deletionTimestamp"):
             return Result.done()
+        await self._take_over_executions()
         try:
             rr = RemediationRequest.from_k8s(obj)
         except ModelError as error:
@@ -148,6 +157,32 @@ class RemediationReconciler:
         change.status.duplicate_count = len(self._requests.store.index_keys(RR_DUPLICATE_OF, rr.key)) or None
         await self._apply(obj, rr, change, now)
         return change.requeue or Result.done()
+
+    async def _take_over_executions(self) -> None:
+        """Once per leadership, before the first decision: put every WorkflowExecution the cache has not seen into it.
+        A standby's watches lag independently: its cache may hold a request's Executing status but not the run its
+        predecessor just created, and deciding on that would call the run deleted and start a second one (SPEC 4.5)."""
+        started = self.started_at()
+        if self._executions_listed and self._executions_listed_for == started:
+            return
+        async with self._take_over_lock:
+            if self._executions_listed and self._executions_listed_for == started:
+                return
+            added = 0
+            namespaces: list[str | None] = [*self._settings.watched_namespaces] or [None]
+            for namespace in namespaces:
+                continue_token: str | None = None
+                while True:
+                    page = await self._client.list(WFE, namespace, limit=500, **{"continue": continue_token})
+                    for item in page.get("items") or []:
+                        item.setdefault("apiVersion", WFE.api_version)
+                        item.setdefault("kind", WFE.kind)
+                        added += self._executions.write_through(item)
+                    continue_token = (page.get("metadata") or {}).get("continue") or None
+                    if not continue_token:
+                        break
+            self._executions_listed, self._executions_listed_for = True, started
+            log.info("wfe.listed_on_takeover", unseen=added)
 
     # -- new requests ---------------------------------------------------------------------------------------
     async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:
@@ -169,7 +204,8 @@ class RemediationReconciler:
         until = status.blocked_until
         expired = None
         if reason in TIME_BASED_REASONS and until is not None and now >= until:
-            expired = (reason, (now - until).total_seconds())
+            expired = reason
+            self._observe_expiry(rr, until, now)
 
         if reason is BlockReason.CONSECUTIVE_FAILURES and expired and until and not unblock:
             notice = notifications.breaker_expired(rr, f"{rr.spec.signal_fingerprint}@{format_time(until)}")
@@ -188,6 +224,17 @@ class RemediationReconciler:
             change = await self._route(rr, status, now, bypass_time_blocks=unblock)
         change.expired = expired
         return change
+
+    def _observe_expiry(self, rr: RemediationRequest, until: datetime, now: datetime) -> None:
+        """How late the first look at an expired block came: the timer's precision, once per expiry, whether or not
+        the API then takes the decision (its errors are counted as reconcile errors and retries). Late from when we
+        could act: a block that expired while no replica led is not our timer's lag."""
+        key = rr.key
+        if self._expiries_seen.get(key) == until:
+            return
+        self._expiries_seen[key] = until
+        since = max(until, self.started_at() or until)
+        self._metrics.blocked_expiry_lag_seconds.observe(max((now - since).total_seconds(), 0.0))
 
     def _inherit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change | None:
         """A duplicate takes its original's outcome once the original ends; None while it is still alive (or gone,
@@ -533,9 +580,8 @@ class RemediationReconciler:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or ""
         if change.expired is not None:
-            expired_reason, lag = change.expired
-            self._metrics.blocked_cooldown_expired_total.labels(namespace, expired_reason).inc()
-            self._metrics.blocked_expiry_lag_seconds.observe(lag)
+            self._metrics.blocked_cooldown_expired_total.labels(namespace, change.expired).inc()
+            self._expiries_seen.pop(f"{namespace}/{meta['name']}", None)
         if not old.get("phase"):
             self._metrics.phase_transitions_total.labels(namespace, "", RemediationPhase.PENDING).inc()
         old_phase = str(old.get("phase") or RemediationPhase.PENDING)

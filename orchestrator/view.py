@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
 from shared.kubetime import parse_time
 from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase
-from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, section
+from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, object_key, section
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -207,6 +207,21 @@ class CacheView:
             request_from(o)
             for o in self._requests.by_index(RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint))
         ]
+
+
+def resync_order(requests: ReadOnlyStore) -> list[str]:
+    """Every request key, the most urgent first: time-based blocks by blockedUntil, then other live requests by age,
+    then the ended ones. A new leader works through all of them; expired blocks must not wait behind the rest."""
+
+    def urgency(obj: KubeDict) -> tuple[int, datetime, str]:
+        status = status_of(obj)
+        until = _time(status.get("blockedUntil")) if status.get("phase") == RemediationPhase.BLOCKED else None
+        if until is not None:
+            return (0, until, obj["metadata"]["name"])
+        request = request_from(obj)
+        return (1 if request.live else 2, request.created, request.name)
+
+    return [object_key(obj) for obj in sorted(requests.list(), key=urgency)]
 
 
 def blocked_counts(requests: ReadOnlyStore) -> Iterator[tuple[str, str, int]]:

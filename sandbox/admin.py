@@ -89,7 +89,8 @@ def admin_application(sandbox: Sandbox) -> web.Application:
 
     async def latency(request: web.Request) -> web.Response:
         body = await _json(request)
-        remaining, until = _lifetime(body)
+        # `seconds` is the delay, not a lifetime: latency lasts until cleared (or for `count` requests).
+        remaining, until = _lifetime({"count": body.get("count")})
         fault = sandbox.faults.arm(
             Fault(
                 "latency",

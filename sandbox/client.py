@@ -250,14 +250,18 @@ class SandboxAdmin:
     def clear_latency(self) -> None:
         self._call("DELETE", "/faults/latency")
 
-    def expire_next_watches(self, count: int = 1, *, group: str | None = None, resource: str | None = None) -> int:
-        """Answer the next `count` watches with one ERROR event (410 Expired), then close them."""
-        body = {"count": count, **_match(group=group, resource=resource)}
+    def expire_next_watches(
+        self, count: int = 1, *, group: str | None = None, resource: str | None = None, user: str | None = None
+    ) -> int:
+        """Answer the next `count` watches (of `user`) with one ERROR event (410 Expired), then close them."""
+        body = {"count": count, **_match(group=group, resource=resource, user=user)}
         return int(self._call("POST", "/faults/expire-watches", body)["id"])
 
-    def expire_watches_for(self, seconds: float, *, group: str | None = None, resource: str | None = None) -> int:
-        """Answer every watch started in the next `seconds` with a 410 Expired ERROR event."""
-        body = {"seconds": seconds, **_match(group=group, resource=resource)}
+    def expire_watches_for(
+        self, seconds: float, *, group: str | None = None, resource: str | None = None, user: str | None = None
+    ) -> int:
+        """Answer every watch (of `user`) started in the next `seconds` with a 410 Expired ERROR event."""
+        body = {"seconds": seconds, **_match(group=group, resource=resource, user=user)}
         return int(self._call("POST", "/faults/expire-watches", body)["id"])
 
     def drop_watches(self, graceful: bool = False) -> int:
@@ -417,13 +421,15 @@ class AsyncSandboxAdmin:
         await self._call("DELETE", "/faults/latency")
 
     async def expire_next_watches(
-        self, count: int = 1, *, group: str | None = None, resource: str | None = None
+        self, count: int = 1, *, group: str | None = None, resource: str | None = None, user: str | None = None
     ) -> int:
-        body = {"count": count, **_match(group=group, resource=resource)}
+        body = {"count": count, **_match(group=group, resource=resource, user=user)}
         return int((await self._call("POST", "/faults/expire-watches", body))["id"])
 
-    async def expire_watches_for(self, seconds: float, *, group: str | None = None, resource: str | None = None) -> int:
-        body = {"seconds": seconds, **_match(group=group, resource=resource)}
+    async def expire_watches_for(
+        self, seconds: float, *, group: str | None = None, resource: str | None = None, user: str | None = None
+    ) -> int:
+        body = {"seconds": seconds, **_match(group=group, resource=resource, user=user)}
         return int((await self._call("POST", "/faults/expire-watches", body))["id"])
 
     async def drop_watches(self, graceful: bool = False) -> int:

@@ -69,17 +69,28 @@ class Controller:
         self._idle: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._ids = itertools.count(1)
+        self.started_at: datetime | None = None
+        """When the workers last started (for a leader: when it began leading)."""
 
     @property
     def running(self) -> bool:
         return bool(self._tasks)
 
+    def enqueue(self, key: str) -> None:
+        """Queue `key` for the workers. A stopped controller with a resync drops it: its start queues every key
+        the resync names, in the resync's order, and adds meanwhile (a standby sees every event) would only stand
+        ahead of that order."""
+        if self._resync is not None and not self._tasks:
+            return
+        self.queue.add(key)
+
     def start(self) -> None:
-        """Start the workers; first queue every key `resync` names, since keys seen while not running (or
-        processed by an earlier leader) must all be looked at again."""
+        """Start the workers; first queue every key `resync` names (in its order), since keys seen while not
+        running (or processed by an earlier leader) must all be looked at again."""
         if self._tasks:
             return
         self._stopping = False
+        self.started_at = self._clock.now()
         for key in self._resync() if self._resync is not None else ():
             self.queue.add(key)
         for number in range(self._workers):

@@ -91,6 +91,7 @@ class Informer:
         scopes: list[str | None] = list(namespaces) if namespaces else [None]
         self._reflectors = [_Reflector(self, ns, label_selector, field_selector) for ns in scopes]
         self._synced = asyncio.Event()
+        self._unannounced: set[str] = set()  # keys whose cached version was written through, not yet dispatched
 
     # -- public surface -------------------------------------------------------------------------------------
     @property
@@ -111,8 +112,8 @@ class Informer:
 
         For a create (`replaces` None) only when the key is absent; for an update only when the cache still holds
         the version the write replaced. Never regresses the cache past a newer watch event. Handlers are not run:
-        the watch event that follows runs them, with the written object as `old` - so a handler of objects this
-        process writes must act on their state, not on a transition between `old` and `new`."""
+        the watch event that follows runs them (or the relist, if a 410 loses that event), with the written object
+        as `old` - so a handler of objects this process writes must act on their state, not on a transition."""
         key = object_key(obj)
         if replaces is None:
             if key in self._indexer:
@@ -120,6 +121,7 @@ class Informer:
         elif self._indexer.resource_version(key) != replaces:
             return False
         self._indexer.upsert(key, self._transform(obj))
+        self._unannounced.add(key)
         return True
 
     async def run(self) -> None:
@@ -132,6 +134,7 @@ class Informer:
             self._synced.set()
 
     def _dispatch_change(self, old: bytes | None, new: KubeDict) -> None:
+        self._unannounced.discard(object_key(new))
         if old is None:
             self._dispatch("on_add", new)
         elif any(h.on_update is not None for h in self._handlers):
@@ -243,12 +246,14 @@ class _Reflector:
             key for key in indexer if key not in items and (namespace is None or key.startswith(f"{namespace}/"))
         ]
         for key in vanished:
+            informer._unannounced.discard(key)
             last = indexer.delete(key)
             if last is not None:
                 informer._dispatch("on_delete", decode(last))
         for key, obj in items.items():
-            if indexer.resource_version(key) == str(obj["metadata"].get("resourceVersion") or ""):
-                continue  # unchanged since we last saw it
+            unchanged = indexer.resource_version(key) == str(obj["metadata"].get("resourceVersion") or "")
+            if unchanged and key not in informer._unannounced:
+                continue  # unchanged since the handlers last heard of it (a written-through version they have not)
             informer._dispatch_change(indexer.upsert(key, obj), obj)
 
     async def _watch(self) -> None:
@@ -307,6 +312,7 @@ class _Reflector:
         indexer = informer._indexer
         if kind == "DELETED":
             indexer.delete(key)
+            informer._unannounced.discard(key)
             informer._dispatch("on_delete", obj)
             return
         informer._dispatch_change(indexer.upsert(key, obj), obj)

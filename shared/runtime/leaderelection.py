@@ -18,7 +18,7 @@ import aiohttp
 import structlog
 
 from shared.apiresource import LEASES
-from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.client import ApiError, KubeClient, retry_on_conflict
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
 
@@ -82,16 +82,20 @@ class LeaderElector:
         return self._leading
 
     async def run(self) -> None:
-        """Campaign, lead, and campaign again after losing the lease, until cancelled."""
-        while True:
+        """Campaign, lead, and campaign again after losing the lease, until cancelled or released."""
+        while not self._released:
             while True:
                 if await self.try_acquire_or_renew():
                     break
+                if self._released:
+                    return
                 await asyncio.sleep(self.retry_period)
             await self._transition(True)
             last_renewed = self._clock.monotonic()
             while True:
                 await asyncio.sleep(self.retry_period)
+                if self._released:
+                    return
                 if await self.try_acquire_or_renew():
                     last_renewed = self._clock.monotonic()
                 elif self._clock.monotonic() - last_renewed >= self.renew_deadline:
@@ -102,7 +106,8 @@ class LeaderElector:
             await self._transition(False)
 
     async def try_acquire_or_renew(self) -> bool:
-        """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable."""
+        """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable, and
+        always after `release()`."""
         try:
             async with self._lease_lock:
                 if self._released:
@@ -170,35 +175,28 @@ class LeaderElector:
         self._resource_version = lease.get("metadata", {}).get("resourceVersion")
 
     async def release(self) -> None:
-        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting.
-
-        After a release this elector never campaigns again (it is shutting down)."""
+        """Give the lease up (empty holder) so a standby acquires it at its next retry instead of waiting; this
+        candidate stops campaigning for good (it is shutting down)."""
+        self._released = True
         if not self._leading:
             return
         await self._transition(False)
-        async with self._lease_lock:
-            self._released = True
-            for _ in range(3):  # a conflict means the Lease changed since we read it: read it again
-                try:
-                    if await self._release_once():
-                        self._log.info("leader.released")
-                    return
-                except ApiError as error:
-                    if not error.conflict:
-                        self._log.warning("leader.release_failed", status=error.status, error=error.message)
-                        return
-            self._log.warning("leader.release_failed", error="the Lease kept changing")
+        try:
+            async with self._lease_lock:  # after a renewal in flight, which would move the Lease on under us
+                await retry_on_conflict(self._give_up)
+        except ApiError as error:
+            self._log.warning("leader.release_failed", status=error.status, error=error.message)
 
-    async def _release_once(self) -> bool:
+    async def _give_up(self) -> None:
         lease = await self._client.request("GET", LEASES.path(self.namespace, self.name), timeout=self._timeout)
         if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return False
+            return
         now = _micro_time(self._clock)
         spec = {**lease["spec"], "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": now, "acquireTime": now}
         await self._client.request(
             "PUT", LEASES.path(self.namespace, self.name), body={**lease, "spec": spec}, timeout=self._timeout
         )
-        return True
+        self._log.info("leader.released")
 
     async def _transition(self, leading: bool) -> None:
         if self._leading == leading:

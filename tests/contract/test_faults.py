@@ -66,6 +66,16 @@ async def test_the_next_watch_is_answered_with_410_and_the_one_after_is_not(api,
     assert all(event["type"] != "ERROR" for event in later)
 
 
+async def test_an_expiry_for_another_user_leaves_our_watches_alone(api, sandbox, namespace):
+    sandbox.admin.expire_next_watches(1, resource="widgets", user="someone-else")
+    async with WatchStream(
+        api, kube.widget_path(namespace), {"resourceVersion": await latest(api, namespace), "timeoutSeconds": "1"}
+    ) as stream:
+        events = await stream.rest()
+    assert all(event["type"] != "ERROR" for event in events)
+    assert [entry["fired"] for entry in sandbox.admin.faults()["armed"]] == [0]
+
+
 async def test_watches_expire_for_a_while(api, sandbox, namespace):
     fault = sandbox.admin.expire_watches_for(60, resource="widgets")
     for _ in range(3):
@@ -143,6 +153,15 @@ async def test_latency_delays_matching_requests_until_cleared(api, sandbox, name
     await kube.get(api, kube.widget_path(namespace))
     assert delayed >= 0.3
     assert time.monotonic() - started < 0.3
+
+
+async def test_latency_outlasts_its_own_length(api, sandbox, namespace):
+    sandbox.admin.add_latency(0.3, verb="list", resource="widgets")
+    await kube.get(api, kube.widget_path(namespace))  # takes the delay, so the delay's length has passed
+    started = time.monotonic()
+    await kube.get(api, kube.widget_path(namespace))
+    assert time.monotonic() - started >= 0.3
+    assert [fault["kind"] for fault in sandbox.admin.faults()["armed"]] == ["latency"]
 
 
 async def test_hung_watches_stay_open_silent_then_deliver_when_released(api, sandbox, namespace, unique):

@@ -5,6 +5,7 @@ The orchestrator runs as a real process (`python -m orchestrator`), stopped with
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ import pytest
 from sandbox.stack import USERS, Stack
 from sandbox.testing import SandboxHandle
 from shared.kubetime import parse_time
-from tests.integration.orchestrator.conftest import Scene
+from tests.integration.helpers import eventually
+from tests.integration.orchestrator.conftest import Scene, StartOrchestrator
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +66,49 @@ async def test_pending_timers_survive_a_restart(scene: Scene, sandbox: SandboxHa
         assert 'kubernaut_remediationorchestrator_blocked_cooldown_expired_total{namespace="' in metrics
     finally:
         assert stack.stop()["orchestrator-2"] == 0
+
+
+async def test_a_block_that_expired_while_no_replica_ran_is_late_only_from_when_one_started(
+    scene: Scene, start_orchestrator: StartOrchestrator
+):
+    """blocked_expiry_lag_seconds measures how late a replica that could act handled an expiry (SPEC 4.4's timer
+    precision); the time no replica ran is not lag of ours (the leader and availability alerts cover it)."""
+    first = await start_orchestrator(recently_remediated_cooldown="2s")
+    await scene.request("done", fingerprint_seed="done")
+    await scene.phase("done", "Executing")
+    await scene.complete("done")
+    await scene.phase("done", "Completed")
+    await scene.request("again", fingerprint_seed="again")
+    until = parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
+    await first.shutdown()
+    await eventually(lambda: datetime.now(UTC) > until + timedelta(seconds=3), timeout=10, what="the block to expire")
+
+    second = await start_orchestrator(recently_remediated_cooldown="2s")
+    started = second.manager.controllers[0].started_at
+    await scene.phase("again", "Executing")
+    handled_within = (datetime.now(UTC) - started).total_seconds()
+    assert second.metric("blocked_expiry_lag_seconds_count") == 1
+    assert second.metric("blocked_expiry_lag_seconds_sum") <= handled_within
+
+
+async def test_expiry_lag_is_the_first_look_at_an_expired_block_not_when_the_api_let_the_decision_land(
+    scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle
+):
+    orchestrator = await start_orchestrator(recently_remediated_cooldown="2s")
+    await scene.request("done", fingerprint_seed="done")
+    await scene.phase("done", "Executing")
+    await scene.complete("done")
+    await scene.phase("done", "Completed")
+    await scene.request("again", fingerprint_seed="again")
+    until = parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
+    # The decision at expiry creates a WorkflowExecution: fail that 8 times (retries back off 5 ms doubling: ~1.3 s).
+    sandbox.admin.fail_requests(code=500, count=8, verb="create", resource="workflowexecutions")
+    status = await scene.phase("again", "Executing", timeout=20)
+    routed = next(c for c in status["conditions"] if c["type"] == "Routed")
+    landed = (parse_time(routed["lastTransitionTime"]) - until).total_seconds()
+    assert orchestrator.metric("blocked_expiry_lag_seconds_count") == 1
+    assert orchestrator.metric("blocked_expiry_lag_seconds_sum") < landed - 1.0
+    assert (
+        orchestrator.metric("blocked_cooldown_expired_total", namespace=scene.namespace, reason="RecentlyRemediated")
+        == 1
+    )

@@ -257,3 +257,27 @@ async def test_write_through_is_visible_at_once_and_never_regresses(kube: KubeCl
     assert not watched.informer.write_through(stale), "a create never overwrites what the cache holds"
     updated = await kube.patch_status(RR, watched.namespace, "rr-written", {"phase": "Pending"})
     assert not watched.informer.write_through(updated, replaces="not-the-cached-version")
+
+
+async def test_a_relist_tells_the_handlers_about_a_version_only_written_through(
+    kube: KubeClient, sandbox: SandboxHandle, watched: Watched
+):
+    """Written-through versions reach the cache without the handlers: when the watch event that would have told
+    them is lost to a 410, the relist must. (The orchestrator's "a request ended: wake its duplicates" runs there;
+    the chaos suite found duplicates left waiting on a completed original.)"""
+    seen: list[tuple[str, str]] = []
+    watched.informer.add_event_handler(
+        EventHandler(
+            on_update=lambda _, new: seen.append((new["metadata"]["name"], new["metadata"]["resourceVersion"]))
+        )
+    )
+    admin = sandbox.admin.aio
+    await admin.hang_watches()
+    before = watched.informer.store.get(f"{watched.namespace}/rr-0")
+    updated = await kube.patch_status(RR, watched.namespace, "rr-0", {"phase": "Completed"})
+    assert watched.informer.write_through(updated, replaces=before["metadata"]["resourceVersion"])
+    await admin.compact_history()  # the watch event of that write is lost with the hung stream
+    await admin.drop_watches()
+    await admin.release_watches()
+    await eventually(lambda: watched.relists() == 2, what="the relist")
+    await eventually(lambda: ("rr-0", updated["metadata"]["resourceVersion"]) in seen, what="the handlers told")

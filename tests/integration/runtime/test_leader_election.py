@@ -99,3 +99,20 @@ async def test_a_leader_that_cannot_renew_steps_down(kube: KubeClient, namespace
     await eventually(lambda: a.is_leader, timeout=10, what="a to lead again")
     assert log == ["a started", "a stopped", "a started"]
     await stop(task)
+
+
+async def test_a_released_lease_is_not_taken_back_while_the_candidate_is_still_running(
+    kube: KubeClient, namespace: str
+):
+    """Shutdown releases before it cancels the campaign: the campaign must not renew the lease it just gave up
+    (the standby would then wait out a whole lease duration). Found by the chaos suite."""
+    log: list[str] = []
+    a = elector(kube, namespace, "a", log)
+    task = asyncio.create_task(a.run())
+    await eventually(lambda: a.is_leader, what="a to lead")
+    await a.release()
+    await asyncio.sleep(TIMINGS["retry_period"] * 5)  # several renewal rounds of a's campaign
+    lease = await kube.get(LEASES, namespace, "test-lease")
+    assert lease["spec"]["holderIdentity"] == "" and not a.is_leader
+    assert log == ["a started", "a stopped"]
+    await stop(task)

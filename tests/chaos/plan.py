@@ -1,0 +1,196 @@
+"""The load of a chaos run, decided up front from a seed: which RemediationRequests, when, and how each workflow ends.
+
+A request's workflow outcome travels in its `spec.parameters` (SIM_OUTCOME, SIM_REASON, SIM_MESSAGE, SIM_DURATION)
+through the WorkflowExecution to the Tekton simulator. Each outcome class names the failure reason and
+`wasExecutionFailure` SPEC 5's classification must give it, written down here from the SPEC, not computed by the
+executor's code, so the end-to-end run checks the classification too.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from tests import factories
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeClass:
+    name: str
+    parameters: dict[str, str]
+    reason: str | None  # the WorkflowExecution's failureDetails.reason; None: it succeeds
+    execution_failure: bool | None = None  # failureDetails.wasExecutionFailure
+
+
+SUCCEEDED = OutcomeClass("Succeeded", {"SIM_OUTCOME": "Succeeded"}, None)
+# Failures after the run started that may have changed the cluster (manual review for the target).
+EXECUTION_FAILURES = (
+    OutcomeClass(
+        "OOMKilled",
+        {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": "step-run was OOMKilled (exit code 137)"},
+        "OOMKilled",
+        True,
+    ),
+    OutcomeClass(
+        "DeadlineExceeded",
+        {"SIM_OUTCOME": "Failed", "SIM_REASON": "PipelineRunTimeout", "SIM_MESSAGE": "the run failed to finish"},
+        "DeadlineExceeded",
+        True,
+    ),
+    OutcomeClass(
+        "Forbidden",
+        {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": 'deployments.apps "web" is forbidden: cannot patch'},
+        "Forbidden",
+        True,
+    ),
+    OutcomeClass("TaskFailed", {"SIM_OUTCOME": "Failed"}, "TaskFailed", True),  # Tekton's "Tasks Completed" summary
+    OutcomeClass("Unknown", {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": "the node went away"}, "Unknown", True),
+)
+# Failures that changed nothing: a started run that could not do its work, or one that never started.
+PRE_EXECUTION_FAILURES = (
+    OutcomeClass(
+        "ResourceExhausted",
+        {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": "exceeded quota: compute-resources"},
+        "ResourceExhausted",
+        False,
+    ),
+    OutcomeClass(
+        "ImagePullBackOff",
+        {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": "step image pull failed: ImagePullBackOff"},
+        "ImagePullBackOff",
+        False,
+    ),
+    OutcomeClass(
+        "ConfigurationError",
+        {"SIM_OUTCOME": "Failed", "SIM_MESSAGE": "invalid configuration: missing parameter"},
+        "ConfigurationError",
+        False,
+    ),
+    OutcomeClass("FailBeforeStart", {"SIM_OUTCOME": "FailBeforeStart"}, "ConfigurationError", False),
+    OutcomeClass(
+        "FailBeforeStartImage",
+        {"SIM_OUTCOME": "FailBeforeStart", "SIM_REASON": "CouldntGetTask", "SIM_MESSAGE": "image pull failed"},
+        "ImagePullBackOff",
+        False,
+    ),
+)
+INVALID_SPEC = OutcomeClass("InvalidSpec", {}, None)  # the orchestrator refuses it: Failed, Routing, InvalidSpec
+OUTCOME_CLASSES = {c.name: c for c in (SUCCEEDED, *EXECUTION_FAILURES, *PRE_EXECUTION_FAILURES, INVALID_SPEC)}
+
+# What a signal (fingerprint) tends to do: weights of success, pre-execution failure, execution failure.
+PROFILES = {
+    "healthy": (0.9, 0.1, 0.0),
+    "flaky": (0.5, 0.5, 0.0),
+    "breaking": (0.6, 0.1, 0.3),
+    "failing": (0.0, 1.0, 0.0),
+}
+PROFILE_MIX = ("healthy",) * 20 + ("flaky",) * 12 + ("breaking",) * 10 + ("failing",) * 8
+WORKFLOWS = ("restart-pods", "scale-up")
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    seed: str  # the fingerprint is sha256(seed)
+    target: tuple[str, str, str]
+    workflow_id: str
+    profile: str
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One RemediationRequest to create `at` seconds into the load."""
+
+    name: str
+    namespace: str
+    at: float
+    signal: Signal
+    outcome: OutcomeClass
+    duration: float  # SIM_DURATION, seconds
+
+    def body(self) -> dict[str, Any]:
+        parameters = {**self.outcome.parameters, "SIM_DURATION": f"{self.duration:.2f}"}
+        bundle = f"registry.example.com/workflows/{self.signal.workflow_id}:v1"
+        if self.outcome is INVALID_SPEC:
+            bundle = "Not A Bundle"  # passes the schema, fails the orchestrator's semantic check
+        return factories.remediation_request(
+            self.name,
+            self.namespace,
+            signal=f"Signal{self.signal.seed}",
+            target=self.signal.target,
+            workflow_id=self.signal.workflow_id,
+            bundle=bundle,
+            parameters=parameters,
+            fingerprint_seed=self.signal.seed,
+        )
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    signals: list[Signal]
+    requests: list[Planned]
+
+    @property
+    def targets(self) -> set[tuple[str, str, str]]:
+        return {signal.target for signal in self.signals}
+
+
+def plan_load(
+    rng: random.Random,
+    *,
+    requests: int,
+    duration: float,
+    namespaces: tuple[str, ...],
+    targets: int = 30,
+    fingerprints: int = 50,
+    bursts: int = 3,
+    burst_size: int = 12,
+    invalid_share: float = 0.02,
+) -> LoadPlan:
+    """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
+    repeats of one signal a few seconds apart, and `bursts` of `burst_size` at one instant on one target (several
+    signals of it: duplicates and a busy target at once)."""
+    target_list = [("Deployment", f"app-{index:02d}", f"team-{index % 3}") for index in range(targets)]
+    profiles = list(PROFILE_MIX)
+    rng.shuffle(profiles)
+    signals = [
+        Signal(f"signal-{i:02d}", target_list[i % targets], rng.choice(WORKFLOWS), profiles[i % len(profiles)])
+        for i in range(fingerprints)
+    ]
+    by_target: dict[tuple[str, str, str], list[Signal]] = {}
+    for signal in signals:
+        by_target.setdefault(signal.target, []).append(signal)
+    burst_targets = [t for t in target_list if len(by_target[t]) > 1]
+    # First, each outcome class once, on targets of their own: every class runs and is classified in every run.
+    planned: list[tuple[float, Signal, OutcomeClass | None]] = [
+        (0.05 * index, signals[index], outcome) for index, outcome in enumerate(OUTCOME_CLASSES.values())
+    ]
+    for _ in range(bursts):
+        at = rng.uniform(0.1, 0.8) * duration
+        target = rng.choice(burst_targets)
+        planned += [(at, rng.choice(by_target[target]), None) for _ in range(burst_size)]
+    while len(planned) < requests:
+        # An alert that fires, clears and fires again: repeats of one signal a few seconds apart.
+        signal, at = rng.choice(signals), rng.uniform(min(3.0, duration), duration)
+        for _ in range(rng.choice((1, 1, 2, 3, 4, 6))):
+            planned.append((min(at, duration), signal, None))
+            at += rng.uniform(0.5, 6.0)
+    planned.sort(key=lambda item: item[0])
+    result = []
+    for index, (at, signal, fixed) in enumerate(planned[:requests]):
+        outcome = fixed or _draw_outcome(rng, signal, invalid_share)
+        namespace = namespaces[0] if fixed else rng.choice(namespaces)
+        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, round(rng.uniform(0.2, 1.5), 2)))
+    return LoadPlan(signals, result)
+
+
+def _draw_outcome(rng: random.Random, signal: Signal, invalid_share: float) -> OutcomeClass:
+    if rng.random() < invalid_share:
+        return INVALID_SPEC
+    success, pre, _ = PROFILES[signal.profile]
+    draw = rng.random()
+    if draw < success:
+        return SUCCEEDED
+    if draw < success + pre:
+        return rng.choice(PRE_EXECUTION_FAILURES)
+    return rng.choice(EXECUTION_FAILURES)
