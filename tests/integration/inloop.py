@@ -64,13 +64,17 @@ async def start_in_loop(
     component: str,
     prefix: str,
 ) -> InLoopController:
-    """Wire a Manager with `setup`, run it, and return once its controllers run (informers synced)."""
+    """Wire a Manager with `setup`, run it, and return once its controllers run (informers synced); with leader
+    election, once its informers have synced (it may stay a standby)."""
     client = await KubeClient.connect(kubeconfig, user_agent=component)
     manager = Manager(client, settings, component=component, metrics_prefix=prefix)
     setup(manager, settings)
     stop = asyncio.Event()
     running = InLoopController(manager, client, prefix, stop, asyncio.create_task(manager.run(stop)))
-    await eventually(lambda: all(c.running for c in manager.controllers), what=f"{component} to start")
+    if settings.leader_election_enabled():
+        await eventually(lambda: manager.has_synced, what=f"{component} to sync")
+    else:
+        await eventually(lambda: all(c.running for c in manager.controllers), what=f"{component} to start")
     return running
 
 

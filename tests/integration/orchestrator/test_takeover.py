@@ -5,22 +5,16 @@ start a second workflow on its target. Found by the chaos suite (SPEC 7 invarian
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
-from orchestrator.app import setup
-from orchestrator.metrics import PREFIX
 from orchestrator.reconciler import LABEL_RR, LABEL_TARGET
-from orchestrator.settings import OrchestratorSettings
 from sandbox.testing import SandboxHandle
 from shared.apiresource import LEASES
 from shared.kubetime import format_time
-from shared.runtime.client import KubeClient
-from shared.runtime.manager import Manager
 from shared.target import target_label_value
 from tests import factories
 from tests.integration.helpers import eventually
-from tests.integration.orchestrator.conftest import RR, WFE, Scene
+from tests.integration.orchestrator.conftest import RR, WFE, Scene, StartOrchestrator
 
 TARGET = "default/deployment/web"  # factories' default target
 
@@ -37,28 +31,14 @@ def _lease(holder: str) -> dict:
 
 
 async def test_a_new_leader_sees_the_execution_its_predecessor_created_before_it_decides(
-    scene: Scene, sandbox: SandboxHandle
+    scene: Scene, sandbox: SandboxHandle, start_orchestrator: StartOrchestrator
 ):
     namespace = scene.namespace
-    lease = await scene.kube.create(
+    await scene.kube.create(
         LEASES, {**_lease("the-old-leader"), "metadata": {"name": "kubernaut-orchestrator", "namespace": namespace}}
     )
-    settings = OrchestratorSettings(
-        kubeconfig=sandbox.kubeconfig_path,
-        watched_namespaces=[namespace],
-        bind_address="127.0.0.1",
-        metrics_port=0,
-        health_port=0,
-        leader_election=True,
-        lease_namespace=namespace,
-    )
-    client = await KubeClient.connect(sandbox.kubeconfig_path, user_agent="kubernaut-orchestrator")
-    manager = Manager(client, settings, component="kubernaut-orchestrator", metrics_prefix=PREFIX)
-    setup(manager, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(manager.run(stop))
+    standby = await start_orchestrator(leader_election=True, lease_namespace=namespace)
     try:
-        await eventually(lambda: manager.has_synced, what="the standby to sync")
         # The standby's watch of WorkflowExecutions goes down; meanwhile the old leader starts a workflow.
         sandbox.admin.fail_requests(code=500, seconds=60, verb="watch", resource="workflowexecutions")
         sandbox.admin.drop_watches()
@@ -85,7 +65,7 @@ async def test_a_new_leader_sees_the_execution_its_predecessor_created_before_it
         # The old leader gives the lease up; the standby takes over with its execution cache behind.
         lease = await scene.kube.get(LEASES, namespace, "kubernaut-orchestrator")
         await scene.kube.replace(LEASES, {**lease, "spec": {**lease["spec"], "holderIdentity": ""}})
-        await eventually(lambda: manager.is_leader, timeout=15, what="the standby to lead")
+        await eventually(lambda: standby.manager.is_leader, timeout=15, what="the standby to lead")
 
         blocked = await scene.blocked("next", "ResourceBusy")
         assert blocked["blockingWorkflowExecution"] == "running"
@@ -93,6 +73,3 @@ async def test_a_new_leader_sees_the_execution_its_predecessor_created_before_it
         assert [e["metadata"]["name"] for e in await scene.executions()] == ["running"]
     finally:
         sandbox.admin.clear_faults()
-        stop.set()
-        await asyncio.wait_for(task, 15)
-        await client.close()
