@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,6 +77,36 @@ async def start_in_loop(
     else:
         await eventually(lambda: all(c.running for c in manager.controllers), what=f"{component} to start")
     return running
+
+
+Start = Callable[..., Awaitable[InLoopController]]
+
+
+@asynccontextmanager
+async def starter(
+    kubeconfig: Path,
+    settings_class: type[S],
+    setup: Callable[[Manager, S], object],
+    *,
+    component: str,
+    prefix: str,
+    defaults: dict[str, Any],
+) -> AsyncIterator[Start]:
+    """A `start(**overrides)` that runs a controller in this loop with `defaults` plus the overrides; every controller
+    it started is shut down on exit. Fixtures of each suite are built on it."""
+    running: list[InLoopController] = []
+
+    async def start(**overrides: Any) -> InLoopController:
+        settings = settings_class(**{**IN_LOOP_SETTINGS, **defaults, **overrides})
+        controller = await start_in_loop(kubeconfig, settings, setup, component=component, prefix=prefix)
+        running.append(controller)
+        return controller
+
+    try:
+        yield start
+    finally:
+        for controller in running:
+            await controller.shutdown()
 
 
 @dataclass

@@ -32,13 +32,7 @@ from shared.runtime.informer import EventHandler, Informer
 from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import create_namespace, delete_namespace, eventually
-from tests.integration.inloop import (
-    IN_LOOP_SETTINGS,
-    InLoopController,
-    InLoopSimulator,
-    start_in_loop,
-    start_simulator,
-)
+from tests.integration.inloop import InLoopController, InLoopSimulator, Start, start_simulator, starter
 
 WFE = WorkflowExecution.RESOURCE
 PR = PipelineRun.RESOURCE
@@ -199,35 +193,22 @@ async def scene(kube: KubeClient, sandbox: SandboxHandle, namespace: str, runs_n
     assert not offending, f"the executor wrote routing state into WorkflowExecution status: {offending}"
 
 
-StartExecutor = Callable[..., Awaitable[InLoopController]]
+StartExecutor = Start
 
 
 @pytest.fixture
 async def start_executor(sandbox: SandboxHandle, namespace: str, runs_namespace: str) -> AsyncIterator[StartExecutor]:
     """Start an executor (as the executor's ServiceAccount) with settings overrides; stopped after."""
-    running: list[InLoopController] = []
-
-    async def start(**overrides: Any) -> InLoopController:
-        values: dict[str, Any] = {
-            **IN_LOOP_SETTINGS,
-            "watched_namespaces": [namespace],
-            "execution_namespace": runs_namespace,
-            "workers": 4,
-            **overrides,
-        }
-        executor = await start_in_loop(
-            sandbox.kubeconfig_for(USERS["executor"]),
-            ExecutorSettings(**values),
-            setup,
-            component="kubernaut-executor",
-            prefix=PREFIX,
-        )
-        running.append(executor)
-        return executor
-
-    yield start
-    for executor in running:
-        await executor.shutdown()
+    defaults = {"watched_namespaces": [namespace], "execution_namespace": runs_namespace, "workers": 4}
+    async with starter(
+        sandbox.kubeconfig_for(USERS["executor"]),
+        ExecutorSettings,
+        setup,
+        component="kubernaut-executor",
+        prefix=PREFIX,
+        defaults=defaults,
+    ) as start:
+        yield start
 
 
 StartSimulator = Callable[[], Awaitable[InLoopSimulator]]

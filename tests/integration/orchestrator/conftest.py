@@ -6,7 +6,7 @@ routing path is driven exactly. (The end-to-end tests run the real executor and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,7 @@ from shared.runtime.client import KubeClient
 from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import eventually
-from tests.integration.inloop import IN_LOOP_SETTINGS, InLoopController, start_in_loop
+from tests.integration.inloop import Start, starter
 
 RR = RemediationRequest.RESOURCE
 WFE = WorkflowExecution.RESOURCE
@@ -99,32 +99,19 @@ def scene(kube: KubeClient, namespace: str) -> Scene:
     return Scene(kube, namespace)
 
 
-StartOrchestrator = Callable[..., Awaitable[InLoopController]]
+StartOrchestrator = Start
 
 
 @pytest.fixture
 async def start_orchestrator(sandbox: SandboxHandle, namespace: str) -> AsyncIterator[StartOrchestrator]:
     """Start an orchestrator with settings overrides (e.g. `recently_remediated_cooldown="2s"`); stopped after."""
-    running: list[InLoopController] = []
-
-    async def start(**overrides: Any) -> InLoopController:
-        values: dict[str, Any] = {
-            **IN_LOOP_SETTINGS,
-            "watched_namespaces": [namespace],
-            "workers": 4,
-            "backoff_jitter_percent": 0,
-            **overrides,
-        }
-        orchestrator = await start_in_loop(
-            sandbox.kubeconfig_path,
-            OrchestratorSettings(**values),
-            setup,
-            component="kubernaut-orchestrator",
-            prefix=PREFIX,
-        )
-        running.append(orchestrator)
-        return orchestrator
-
-    yield start
-    for orchestrator in running:
-        await orchestrator.shutdown()
+    defaults = {"watched_namespaces": [namespace], "workers": 4, "backoff_jitter_percent": 0}
+    async with starter(
+        sandbox.kubeconfig_path,
+        OrchestratorSettings,
+        setup,
+        component="kubernaut-orchestrator",
+        prefix=PREFIX,
+        defaults=defaults,
+    ) as start:
+        yield start
