@@ -6,10 +6,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
-from shared.apiresource import NAMESPACES
+from shared.apiresource import EVENTS, NAMESPACES, ApiResource
 from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.store import KubeDict
 
 T = TypeVar("T")
 
@@ -44,3 +46,36 @@ async def delete_namespace(client: KubeClient, name: str) -> None:
     except ApiError as error:
         if not error.not_found:
             raise
+
+
+@dataclass
+class ObjectScene:
+    """A test's view of the objects of one resource in its namespace: read them, wait for a status, list Events.
+    Each suite's Scene adds how it creates and drives its objects."""
+
+    RESOURCE: ClassVar[ApiResource]
+    kube: KubeClient
+    namespace: str
+
+    async def get(self, name: str) -> KubeDict:
+        return await self.kube.get(self.RESOURCE, self.namespace, name)
+
+    async def status(self, name: str) -> dict[str, Any]:
+        return (await self.get(name)).get("status") or {}
+
+    async def until(
+        self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 15
+    ) -> dict[str, Any]:
+        async def reached() -> dict[str, Any] | None:
+            status = await self.status(name)
+            return status if check(status) else None
+
+        return await eventually(reached, timeout=timeout, what=f"{name}: {what}")
+
+    async def phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
+        return await self.until(name, lambda s: s.get("phase") == phase, f"phase {phase}", timeout)
+
+    async def events(self, name: str) -> list[str]:
+        """The reasons of the Events about `name`."""
+        items = (await self.kube.list(EVENTS, self.namespace))["items"]
+        return [e["reason"] for e in items if e["involvedObject"].get("name") == name]

@@ -25,13 +25,12 @@ from executor.settings import ExecutorSettings
 from sandbox.audit import AuditRecord
 from sandbox.stack import USERS
 from sandbox.testing import SandboxHandle
-from shared.apiresource import EVENTS
 from shared.models import PipelineRun, TaskRun, WorkflowExecution
 from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.informer import EventHandler, Informer
 from shared.runtime.store import KubeDict
 from tests import factories
-from tests.integration.helpers import create_namespace, delete_namespace, eventually
+from tests.integration.helpers import ObjectScene, create_namespace, delete_namespace, eventually
 from tests.integration.inloop import InLoopController, InLoopSimulator, Start, start_simulator, starter
 
 WFE = WorkflowExecution.RESOURCE
@@ -55,12 +54,11 @@ def routing_state_keys(value: Any, path: str = "status") -> Iterator[str]:
 
 
 @dataclass
-class Scene:
+class Scene(ObjectScene):
     """The API as a test sees it: create WorkflowExecutions, read them and their PipelineRuns."""
 
-    kube: KubeClient
+    RESOURCE = WFE
     sandbox: SandboxHandle
-    namespace: str
     runs_namespace: str
     statuses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, status) as watched
     versions: set[tuple[str, str]] = field(default_factory=set)  # (name, resourceVersion) as watched
@@ -89,24 +87,6 @@ class Scene:
     def target(self, name: str) -> str:
         return f"{self.namespace}/deployment/{name}"
 
-    async def get(self, name: str) -> KubeDict:
-        return await self.kube.get(WFE, self.namespace, name)
-
-    async def status(self, name: str) -> dict[str, Any]:
-        return (await self.get(name)).get("status") or {}
-
-    async def until(
-        self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 15
-    ) -> dict[str, Any]:
-        async def reached() -> dict[str, Any] | None:
-            status = await self.status(name)
-            return status if check(status) else None
-
-        return await eventually(reached, timeout=timeout, what=f"{name}: {what}")
-
-    async def phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
-        return await self.until(name, lambda s: s.get("phase") == phase, f"phase {phase}", timeout)
-
     async def started(self, name: str) -> dict[str, Any]:
         """Running, with the PipelineRun's start time copied in (the simulator started the run)."""
         return await self.until(name, lambda s: s.get("phase") == "Running" and "startTime" in s, "running")
@@ -129,10 +109,6 @@ class Scene:
 
     async def task_runs(self) -> list[KubeDict]:
         return list((await self.kube.list(TR, self.runs_namespace))["items"])
-
-    async def events(self, name: str) -> list[str]:
-        items = (await self.kube.list(EVENTS, self.namespace))["items"]
-        return [e["reason"] for e in items if e["involvedObject"].get("name") == name]
 
     async def has_events(self, name: str, *reasons: str) -> list[str]:
         async def all_there() -> list[str] | None:
@@ -173,7 +149,7 @@ async def runs_namespace(kube: KubeClient) -> AsyncIterator[str]:
 @pytest.fixture
 async def scene(kube: KubeClient, sandbox: SandboxHandle, namespace: str, runs_namespace: str) -> AsyncIterator[Scene]:
     """The scene, plus a watch recording every WorkflowExecution status; none may carry routing state."""
-    scene = Scene(kube, sandbox, namespace, runs_namespace)
+    scene = Scene(kube, namespace, sandbox=sandbox, runs_namespace=runs_namespace)
     recorder = Informer(kube, WFE, namespaces=[namespace])
 
     def record(obj: KubeDict) -> None:

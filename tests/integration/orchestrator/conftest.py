@@ -6,7 +6,7 @@ routing path is driven exactly. (The end-to-end tests run the real executor and 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,13 +17,12 @@ from orchestrator.app import setup
 from orchestrator.metrics import PREFIX
 from orchestrator.settings import OrchestratorSettings
 from sandbox.testing import SandboxHandle
-from shared.apiresource import EVENTS
 from shared.kubetime import format_time
 from shared.models import NotificationRequest, RemediationRequest, WorkflowExecution
 from shared.runtime.client import KubeClient
 from shared.runtime.store import KubeDict
 from tests import factories
-from tests.integration.helpers import eventually
+from tests.integration.helpers import ObjectScene
 from tests.integration.inloop import Start, starter
 
 RR = RemediationRequest.RESOURCE
@@ -33,30 +32,13 @@ TERMINAL = {"Completed", "Failed", "TimedOut", "Skipped"}
 
 
 @dataclass
-class Scene:
+class Scene(ObjectScene):
     """The API as a test sees it: create requests, read them, play the executor."""
 
-    kube: KubeClient
-    namespace: str
+    RESOURCE = RR
 
     async def request(self, name: str, **options: Any) -> KubeDict:
         return await self.kube.create(RR, factories.remediation_request(name, self.namespace, **options))
-
-    async def get(self, name: str) -> KubeDict:
-        return await self.kube.get(RR, self.namespace, name)
-
-    async def status(self, name: str) -> dict[str, Any]:
-        return (await self.get(name)).get("status") or {}
-
-    async def until(self, name: str, check: Callable[[dict[str, Any]], bool], what: str, timeout: float = 15) -> dict:
-        async def reached() -> dict[str, Any] | None:
-            status = await self.status(name)
-            return status if check(status) else None
-
-        return await eventually(reached, timeout=timeout, what=f"{name}: {what}")
-
-    async def phase(self, name: str, phase: str, timeout: float = 15) -> dict[str, Any]:
-        return await self.until(name, lambda s: s.get("phase") == phase, f"phase {phase}", timeout)
 
     async def blocked(self, name: str, reason: str, timeout: float = 15) -> dict[str, Any]:
         return await self.until(
@@ -68,10 +50,6 @@ class Scene:
 
     async def notifications(self) -> list[KubeDict]:
         return list((await self.kube.list(NR, self.namespace))["items"])
-
-    async def events(self, name: str) -> list[str]:
-        items = (await self.kube.list(EVENTS, self.namespace))["items"]
-        return [e["reason"] for e in items if e["involvedObject"].get("name") == name]
 
     async def run(self, wfe: str) -> None:
         """The executor starts the run."""
