@@ -18,6 +18,7 @@ from benchmarks.objects import remediation_request, signal_when_stored
 from shared.models import RemediationRequest
 from shared.runtime.client import KubeClient
 from shared.runtime.informer import Informer
+from shared.runtime.logging import configure_logging
 
 SIZES = (10_000, 100_000)
 
@@ -48,6 +49,7 @@ async def _fill(kubeconfig: Any, count: int) -> tuple[int, int]:
 
 
 def _measure(count: int, results: Any) -> None:
+    configure_logging("auto", "warning", process="benchmarks")  # a spawned process starts unconfigured (stdout)
     with canned_watch(count) as kubeconfig:
         before, after = asyncio.run(_fill(kubeconfig, count))
     results.put((before, after))
