@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.apiresource import ApiResource
 from shared.duration import DURATION_PATTERN
 from shared.kubetime import as_utc, format_time
 
-Time = Annotated[datetime, AfterValidator(as_utc), PlainSerializer(format_time, return_type=str)]
-"""A timestamp field: parsed to an aware UTC datetime, written back as RFC 3339 with `Z`."""
+# The JSON types exactly as the CRD schema has them: pydantic's lax mode would read "5" or true as an integer, a
+# zone-less string, a date or epoch seconds as a time - all of which the API server refuses.
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a JSON integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a JSON integer")
+        return int(value)  # 5.0 is an integer to the API server too
+    return value
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with a zone, e.g. 2026-01-02T03:04:05Z")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer field: a JSON integer (or an integral number), never a string or a boolean."""
+
+NonNegativeInt = Annotated[int, Field(ge=0), BeforeValidator(_json_integer)]  # the bound first, so the schema has it
+
+Bool = Annotated[bool, Strict()]
+"""A boolean field: JSON true or false, never a string or a number."""
+
+Time = Annotated[
+    datetime, BeforeValidator(_rfc3339), AfterValidator(as_utc), PlainSerializer(format_time, return_type=str)
+]
+"""A timestamp field: RFC 3339 with a zone, parsed to an aware UTC datetime, written back with `Z`."""
 
 Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=64)]
 """A Go-style duration string such as `30m` or `1h30m` (see shared.duration)."""
@@ -36,8 +80,8 @@ class OwnerReference(K8sModel):
     kind: str
     name: str
     uid: str
-    controller: bool | None = None
-    block_owner_deletion: bool | None = None
+    controller: Bool | None = None
+    block_owner_deletion: Bool | None = None
 
 
 class ObjectMeta(K8sModel):
@@ -46,7 +90,7 @@ class ObjectMeta(K8sModel):
     namespace: str | None = None
     uid: str | None = None
     resource_version: str | None = None
-    generation: int | None = None
+    generation: Int | None = None
     creation_timestamp: Time | None = None
     deletion_timestamp: Time | None = None
     labels: dict[str, str] | None = None
@@ -75,14 +119,23 @@ class Condition(K8sModel):
         pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
     )
     status: ConditionStatus
-    observed_generation: int | None = Field(None, ge=0)
+    observed_generation: NonNegativeInt | None = None
     last_transition_time: Time
     reason: str = Field(min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
     message: str = Field(max_length=32768)
 
 
+def _one_per_type(conditions: list[Condition]) -> list[Condition]:
+    types = [condition.type for condition in conditions]
+    duplicates = sorted({t for t in types if types.count(t) > 1})
+    if duplicates:
+        raise ValueError(f"one condition per type (a list-map keyed by type); repeated: {', '.join(duplicates)}")
+    return conditions
+
+
 Conditions = Annotated[
     list[Condition],
+    AfterValidator(_one_per_type),
     Field(json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}),
 ]
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from shared.apiresource import ApiResource
-from shared.models._base import K8sModel, KubeObject, Time
+from shared.models._base import Int, K8sModel, KubeObject, Time
 
 TEKTON_GROUP = "tekton.dev"
 TEKTON_VERSION = "v1"
@@ -79,7 +79,7 @@ class PipelineRun(KubeObject):
 
 
 class ContainerStateTerminated(K8sModel):
-    exit_code: int | None = None
+    exit_code: Int | None = None
     reason: str | None = None
     message: str | None = None
 

@@ -8,7 +8,16 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from shared.apiresource import ApiResource
-from shared.models._base import Conditions, Duration, K8sModel, KubeObject, ObjectReference, Time
+from shared.models._base import (
+    Bool,
+    Conditions,
+    Duration,
+    K8sModel,
+    KubeObject,
+    NonNegativeInt,
+    ObjectReference,
+    Time,
+)
 from shared.target import canonical_target
 
 GROUP = "kubernaut.ai"
@@ -124,7 +133,7 @@ class RemediationRequestStatus(K8sModel):
         max_length=1024,
         description="Brief CamelCase reason for the phase: the block reason while Blocked, else the skip reason.",
     )
-    observed_generation: int | None = Field(None, ge=0)
+    observed_generation: NonNegativeInt | None = None
     start_time: Time | None = None
     completion_time: Time | None = None
     message: str | None = Field(None, max_length=32768)
@@ -133,12 +142,12 @@ class RemediationRequestStatus(K8sModel):
     blocked_until: Time | None = Field(None, description="End of a time-based block; absent for event-cleared blocks.")
     blocking_workflow_execution: str | None = Field(None, max_length=253)
     duplicate_of: str | None = Field(None, max_length=253, description="The original request this one waits on.")
-    duplicate_count: int | None = Field(None, ge=0, description="How many requests waited on this one.")
+    duplicate_count: NonNegativeInt | None = Field(None, description="How many requests waited on this one.")
     skip_reason: SkipReason | None = None
-    requires_manual_review: bool | None = None
+    requires_manual_review: Bool | None = None
     outcome: Outcome | None = None
-    consecutive_failure_count: int | None = Field(
-        None, ge=0, description="The fingerprint's consecutive workflow failures, as of this request's failure."
+    consecutive_failure_count: NonNegativeInt | None = Field(
+        None, description="The fingerprint's consecutive workflow failures, as of this request's failure."
     )
     next_allowed_execution: Time | None = Field(
         None, description="Earliest time a new request of this fingerprint may execute (backoff)."

@@ -8,7 +8,17 @@ from typing import ClassVar
 from pydantic import Field
 
 from shared.apiresource import ApiResource
-from shared.models._base import Conditions, Duration, K8sModel, KubeObject, ObjectReference, Time
+from shared.models._base import (
+    Bool,
+    Conditions,
+    Duration,
+    Int,
+    K8sModel,
+    KubeObject,
+    NonNegativeInt,
+    ObjectReference,
+    Time,
+)
 from shared.models.remediationrequest import GROUP, VERSION, Parameters, WorkflowRef
 
 
@@ -55,8 +65,8 @@ class PipelineRunStatusSummary(K8sModel):
     status: str | None = Field(None, max_length=16, description="The Succeeded condition's status.")
     reason: str | None = Field(None, max_length=1024)
     message: str | None = Field(None, max_length=32768)
-    completed_tasks: int | None = Field(None, ge=0)
-    total_tasks: int | None = Field(None, ge=0)
+    completed_tasks: NonNegativeInt | None = None
+    total_tasks: NonNegativeInt | None = None
 
 
 class FailureDetails(K8sModel):
@@ -64,10 +74,10 @@ class FailureDetails(K8sModel):
     message: str | None = Field(None, max_length=32768)
     failed_task_name: str | None = Field(None, max_length=253)
     failed_step_name: str | None = Field(None, max_length=253)
-    exit_code: int | None = None
+    exit_code: Int | None = None
     failed_at: Time | None = None
     execution_time_before_failure: Duration | None = None
-    was_execution_failure: bool = Field(
+    was_execution_failure: Bool = Field(
         description="True when the workflow had started running (the cluster may have changed); false when it "
         "failed before anything ran."
     )
@@ -77,7 +87,7 @@ class WorkflowExecutionStatus(K8sModel):
     """Written only by the executor. Deliberately no failure counters or backoff fields: routing is not ours."""
 
     phase: ExecutionPhase | None = None
-    observed_generation: int | None = Field(None, ge=0)
+    observed_generation: NonNegativeInt | None = None
     start_time: Time | None = None
     completion_time: Time | None = None
     duration: Duration | None = None

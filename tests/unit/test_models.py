@@ -136,6 +136,13 @@ def test_list_items_without_type_meta_are_accepted():
         (lambda o: o.update(status={"blockReason": "Bored"}), "status.blockReason", "'Bored'"),
         (lambda o: o.update(status={"duplicateCount": -1}), "status.duplicateCount", "-1"),
         (lambda o: o.update(status={"blockedUntil": "tomorrow"}), "status.blockedUntil", "'tomorrow'"),
+        (lambda o: o.update(status={"duplicateCount": "2"}), "status.duplicateCount", "'2'"),
+        (lambda o: o.update(status={"requiresManualReview": "yes"}), "status.requiresManualReview", "'yes'"),
+        (
+            lambda o: o.update(status={"blockedUntil": "2026-01-02T03:04:05"}),
+            "status.blockedUntil",
+            "with a zone",
+        ),
         (
             lambda o: o.update(status={"conditions": [{"type": "Routed", "status": "Maybe"}]}),
             "status.conditions.0.status",
