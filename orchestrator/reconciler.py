@@ -67,6 +67,7 @@ WFE = WorkflowExecution.RESOURCE
 LABEL_RR = "kubernaut.ai/remediation-request"
 LABEL_TARGET = "kubernaut.ai/target"
 ANNOTATION_TARGET = "kubernaut.ai/target"
+_NEVER = object()
 
 
 @dataclass
@@ -118,8 +119,7 @@ class RemediationReconciler:
         """Queue a request key; wired to the controller's queue by the application."""
         self.started_at: Callable[[], datetime | None] = lambda: None
         """When the controller last started (began leading); wired by the application."""
-        self._executions_listed = False
-        self._executions_listed_for: datetime | None = None  # the leadership (controller start) it was done for
+        self._caught_up_for: object = _NEVER  # the leadership (controller start) the executions were listed for
         self._take_over_lock = asyncio.Lock()
 
     def enqueue_waiting_on(self, wfe_key: str) -> None:
@@ -163,26 +163,14 @@ class RemediationReconciler:
         A standby's watches lag independently: its cache may hold a request's Executing status but not the run its
         predecessor just created, and deciding on that would call the run deleted and start a second one (SPEC 4.5)."""
         started = self.started_at()
-        if self._executions_listed and self._executions_listed_for == started:
+        if self._caught_up_for == started:
             return
         async with self._take_over_lock:
-            if self._executions_listed and self._executions_listed_for == started:
+            if self._caught_up_for == started:
                 return
-            added = 0
-            namespaces: list[str | None] = [*self._settings.watched_namespaces] or [None]
-            for namespace in namespaces:
-                continue_token: str | None = None
-                while True:
-                    page = await self._client.list(WFE, namespace, limit=500, **{"continue": continue_token})
-                    for item in page.get("items") or []:
-                        item.setdefault("apiVersion", WFE.api_version)
-                        item.setdefault("kind", WFE.kind)
-                        added += self._executions.write_through(item)
-                    continue_token = (page.get("metadata") or {}).get("continue") or None
-                    if not continue_token:
-                        break
-            self._executions_listed, self._executions_listed_for = True, started
-            log.info("wfe.listed_on_takeover", unseen=added)
+            unseen = await self._executions.catch_up()
+            self._caught_up_for = started
+            log.info("wfe.listed_on_takeover", unseen=unseen)
 
     # -- new requests ---------------------------------------------------------------------------------------
     async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:

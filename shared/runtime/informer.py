@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -124,6 +124,16 @@ class Informer:
         self._unannounced.add(key)
         return True
 
+    async def catch_up(self) -> int:
+        """List every scope now and write through what the cache lacks; for a process about to decide on a cache
+        whose watch may lag behind (a new leader). Handlers run when the watch delivers those objects. Returns how
+        many were added."""
+        added = 0
+        for reflector in self._reflectors:
+            async for page, _ in reflector.pages():
+                added += sum(self.write_through(item) for item in page)
+        return added
+
     async def run(self) -> None:
         """List and watch until cancelled."""
         await asyncio.gather(*(reflector.run() for reflector in self._reflectors))
@@ -210,9 +220,10 @@ class _Reflector:
             self._log.info("informer.backing_off", seconds=round(delay, 3), failures=self._failures)
             await asyncio.sleep(delay)
 
-    async def _list_and_replace(self) -> None:
+    async def pages(self) -> AsyncIterator[tuple[list[KubeDict], str | None]]:
+        """One consistent, paged list of this scope: each page's objects (type meta filled in, not yet
+        transformed), and with the last page the list's resourceVersion (None with the others)."""
         informer = self._informer
-        items: dict[str, KubeDict] = {}
         continue_token: str | None = None
         while True:
             page = await informer._client.request(
@@ -220,16 +231,26 @@ class _Reflector:
                 self._path,
                 query={**self._selectors, "limit": informer.page_size, "continue": continue_token},
             )
-            for item in page.get("items") or []:
+            items: list[KubeDict] = page.get("items") or []
+            for item in items:
                 item.setdefault("apiVersion", informer.resource.api_version)
                 item.setdefault("kind", informer.resource.kind)
-                obj = informer._transform(item)
-                items[object_key(obj)] = obj
             meta = page.get("metadata") or {}
             continue_token = meta.get("continue") or None
+            yield items, None if continue_token else meta.get("resourceVersion")
             if not continue_token:
-                self.resource_version = meta.get("resourceVersion")
-                break
+                return
+
+    async def _list_and_replace(self) -> None:
+        informer = self._informer
+        items: dict[str, KubeDict] = {}
+        listed: str | None = None
+        async for page, version in self.pages():
+            for item in page:
+                obj = informer._transform(item)
+                items[object_key(obj)] = obj
+            listed = version  # the last page's
+        self.resource_version = listed
         informer._count("informer_relists")
         self._replace(items)
         if not self.synced:
