@@ -74,12 +74,7 @@ async def test_a_block_that_expired_while_no_replica_ran_is_late_only_from_when_
     """blocked_expiry_lag_seconds measures how late a replica that could act handled an expiry (SPEC 4.4's timer
     precision); the time no replica ran is not lag of ours (the leader and availability alerts cover it)."""
     first = await start_orchestrator(recently_remediated_cooldown="2s")
-    await scene.request("done", fingerprint_seed="done")
-    await scene.phase("done", "Executing")
-    await scene.complete("done")
-    await scene.phase("done", "Completed")
-    await scene.request("again", fingerprint_seed="again")
-    until = parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
+    until = await _again_blocked_recently_remediated(scene)
     await first.shutdown()
     await eventually(lambda: datetime.now(UTC) > until + timedelta(seconds=3), timeout=10, what="the block to expire")
 
@@ -95,12 +90,7 @@ async def test_expiry_lag_is_the_first_look_at_an_expired_block_not_when_the_api
     scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle
 ):
     orchestrator = await start_orchestrator(recently_remediated_cooldown="2s")
-    await scene.request("done", fingerprint_seed="done")
-    await scene.phase("done", "Executing")
-    await scene.complete("done")
-    await scene.phase("done", "Completed")
-    await scene.request("again", fingerprint_seed="again")
-    until = parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
+    until = await _again_blocked_recently_remediated(scene)
     # The decision at expiry creates a WorkflowExecution: fail that 8 times (retries back off 5 ms doubling: ~1.3 s).
     sandbox.admin.fail_requests(code=500, count=8, verb="create", resource="workflowexecutions")
     status = await scene.phase("again", "Executing", timeout=20)
@@ -112,3 +102,13 @@ async def test_expiry_lag_is_the_first_look_at_an_expired_block_not_when_the_api
         orchestrator.metric("blocked_cooldown_expired_total", namespace=scene.namespace, reason="RecentlyRemediated")
         == 1
     )
+
+
+async def _again_blocked_recently_remediated(scene: Scene) -> datetime:
+    """`done` runs and completes on the target; `again`, the same workflow, is then blocked; its blockedUntil."""
+    await scene.request("done", fingerprint_seed="done")
+    await scene.phase("done", "Executing")
+    await scene.complete("done")
+    await scene.phase("done", "Completed")
+    await scene.request("again", fingerprint_seed="again")
+    return parse_time((await scene.blocked("again", "RecentlyRemediated"))["blockedUntil"])
