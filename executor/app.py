@@ -30,7 +30,7 @@ def setup(manager: Manager, settings: ExecutorSettings) -> ExecutionReconciler:
         metrics=ExecutorMetrics(manager.metrics.registry),
     )
     controller = manager.controller(CONTROLLER, reconciler.reconcile, resync=executions.store.keys)
-    enqueue = controller.queue.add
+    enqueue = controller.enqueue
 
     def execution_changed(obj: KubeDict) -> None:
         enqueue(object_key(obj))

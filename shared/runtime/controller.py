@@ -76,13 +76,13 @@ class Controller:
     def running(self) -> bool:
         return bool(self._tasks)
 
-    def enqueue(self, key: str) -> None:
-        """Queue `key` for the workers. A stopped controller with a resync drops it: its start queues every key
-        the resync names, in the resync's order, and adds meanwhile (a standby sees every event) would only stand
-        ahead of that order."""
+    def enqueue(self, key: str, *, urgent: bool = False) -> None:
+        """Queue `key` for the workers (`urgent`: ahead of the others). A stopped controller with a resync drops it:
+        its start queues every key the resync names, in the resync's order, and adds meanwhile (a standby sees every
+        event) would only stand ahead of that order."""
         if self._resync is not None and not self._tasks:
             return
-        self.queue.add(key)
+        self.queue.add(key, urgent=urgent)
 
     def start(self) -> None:
         """Start the workers; first queue every key `resync` names (in its order), since keys seen while not

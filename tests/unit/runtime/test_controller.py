@@ -45,3 +45,29 @@ async def test_without_a_resync_keys_queued_before_the_start_are_kept():
     await asyncio.wait_for(done.wait(), 5)
     await controller.stop()
     assert seen == ["a"]
+
+
+async def test_an_urgent_key_is_reconciled_before_the_keys_queued_ahead_of_it():
+    seen: list[str] = []
+    holding, release, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def reconcile(key: str) -> Result:
+        if key == "first":
+            holding.set()
+            await release.wait()  # hold the only worker while the others queue up
+        seen.append(key)
+        if len(seen) == 4:
+            done.set()
+        return Result.done()
+
+    controller = Controller("test", reconcile, WorkQueue("test", clock=ManualClock()), workers=1)
+    controller.start()
+    controller.enqueue("first")
+    await asyncio.wait_for(holding.wait(), 5)
+    controller.enqueue("new-1")
+    controller.enqueue("new-2")
+    controller.enqueue("progress", urgent=True)
+    release.set()
+    await asyncio.wait_for(done.wait(), 5)
+    await controller.stop()
+    assert seen == ["first", "progress", "new-1", "new-2"]
