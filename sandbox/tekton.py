@@ -84,7 +84,7 @@ class TektonSimulator:
         self.controller = Controller(
             "tekton-simulator", self.reconcile, WorkQueue("tekton-simulator", clock=self._clock), workers=workers
         )
-        enqueue = self.controller.queue.add
+        enqueue = self.controller.enqueue
         self.runs.add_event_handler(
             EventHandler(on_add=lambda o: enqueue(object_key(o)), on_update=lambda _, o: enqueue(object_key(o)))
         )
