@@ -11,8 +11,7 @@ from orchestrator.routing import Verdict
 from shared.models import BlockReason, NotificationType, SkipReason
 from shared.models.workflowexecution import FailureReason
 from shared.runtime.metrics import RuntimeMetrics
-from tests.deploy.kustomize import build
-from tests.deploy.manifests import MANIFESTS, built, of_kind, selects
+from tests.deploy.manifests import MANIFESTS, built, load_documents, of_kind, selects
 from tests.deploy.promql import Selector, selectors
 
 ORCH = "kubernaut_remediationorchestrator_"
@@ -101,7 +100,10 @@ def test_the_metric_catalogue_is_what_the_processes_export():
 
 
 # -- the PrometheusRule -----------------------------------------------------------------------------------------------
-MONITORING = build(MANIFESTS / "monitoring")
+MONITORING = [
+    *load_documents(MANIFESTS / "monitoring" / "prometheusrule.yaml"),
+    *load_documents(MANIFESTS / "monitoring" / "servicemonitor.yaml"),
+]
 (RULE,) = of_kind(MONITORING, "PrometheusRule")
 (SERVICE_MONITOR,) = of_kind(MONITORING, "ServiceMonitor")
 ALERTS = {rule["alert"]: rule for group in RULE["spec"]["groups"] for rule in group["rules"]}
