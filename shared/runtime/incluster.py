@@ -103,6 +103,8 @@ def _check_ca(path: Path) -> None:
     except OSError as error:
         raise InClusterConfigError(f"cannot read the ServiceAccount CA file {path}: {_describe(error)}") from None
     try:
+        if not data.strip():  # ssl takes empty cadata without complaint
+            raise ValueError("empty")
         ssl.create_default_context(cadata=data.decode("ascii"))
     except (ssl.SSLError, ValueError, UnicodeDecodeError):
         raise InClusterConfigError(f"the ServiceAccount CA file {path} holds no PEM certificate") from None
