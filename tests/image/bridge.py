@@ -38,8 +38,15 @@ async def _open(endpoint: str) -> tuple[asyncio.StreamReader, asyncio.StreamWrit
     return await asyncio.open_connection(host, int(port))
 
 
+CONNECTIONS: set[asyncio.Task[None]] = set()  # cancelled on stop, so none is left pending at exit
+
+
 def _handler(target: str):  # type: ignore[no-untyped-def]
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        CONNECTIONS.add(task)
+        task.add_done_callback(CONNECTIONS.discard)
         try:
             upstream_reader, upstream_writer = await _open(target)
         except OSError:
@@ -82,6 +89,9 @@ async def main(pairs: list[str]) -> None:
     await stop.wait()
     for server in servers:
         server.close()
+    for task in list(CONNECTIONS):
+        task.cancel()
+    await asyncio.gather(*CONNECTIONS, return_exceptions=True)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def engine_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "docker info did not answer within 30 s"
     if result.returncode != 0:
-        return f"docker info failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}"
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        return f"docker info failed: {lines[-1] if lines else f'exit {result.returncode}'}"
     return None
 
 
