@@ -61,7 +61,7 @@ image:  ## build the container image IMAGE (kubernaut-controlplane:dev) on PYTHO
 	$(DOCKER) build --network host --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) -t $(IMAGE) .
 
 base-image:  ## offline stand-in BASE_IMAGE for python:3.11-slim-bookworm from Debian's packages (root, cached)
-	hack/base-image.sh $(BASE_IMAGE)
+	DOCKER=$(DOCKER) hack/base-image.sh $(BASE_IMAGE)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
