@@ -177,6 +177,7 @@ def request_from(obj: KubeDict) -> Request:
         outcome=_enum(Outcome, status.get("outcome")),
         consecutive_failure_count=count if isinstance(count, int) else 0,
         next_allowed_execution=_time(status.get("nextAllowedExecution")),
+        start_time=_time(status.get("startTime")),
     )
 
 
