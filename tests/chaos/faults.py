@@ -12,15 +12,20 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from executor.pipelinerun import pipeline_run_name
 from sandbox.client import AsyncSandboxAdmin
-from sandbox.stack import USERS, Component
+from sandbox.stack import EXECUTION_NAMESPACE, USERS, Component
+from shared.models import PipelineRun
+from shared.runtime.client import ApiError, KubeClient
 from tests.chaos.system import System
+
+PR = PipelineRun.RESOURCE
 
 CONTROLLER_USERS = (USERS["orchestrator"], USERS["executor"])
 REQUEST_FAULTS = (
@@ -34,6 +39,9 @@ REQUEST_FAULTS = (
     "latency",
 )
 SERVER_FAULTS = ("api-restart", "api-down")
+# Someone else's PipelineRun at a target's lock name (issue 18 item 5): the executor must never touch it.
+FOREIGN_FAULTS = ("foreign-run",)
+INTRUDER = "chaos-intruder"  # the user creating it; invariants allow it to write PipelineRuns, nobody else
 PROCESS_FAULTS = (
     "kill-random",
     "kill-orchestrator-leader",
@@ -42,7 +50,7 @@ PROCESS_FAULTS = (
     "terminate-executor-leader",
     "kill-tekton",
 )
-ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *PROCESS_FAULTS)
+ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *FOREIGN_FAULTS, *PROCESS_FAULTS)
 
 
 @dataclass
@@ -74,8 +82,11 @@ class Shutdown:
 
 
 class FaultInjector:
-    def __init__(self, system: System, rng: random.Random, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, system: System, rng: random.Random, log: Callable[[str], None], targets: Iterable[str] = ()
+    ) -> None:
         self.system = system
+        self.targets = sorted(targets)  # canonical targets of the load, for faults aimed at one
         self.admin: AsyncSandboxAdmin = system.sandbox.admin.aio
         self.rng = rng
         self.say = log
@@ -100,6 +111,7 @@ class FaultInjector:
             "terminate-orchestrator-leader": lambda r: self._terminate_leader(r, "orchestrator"),
             "terminate-executor-leader": lambda r: self._terminate_leader(r, "executor"),
             "kill-tekton": self._kill_tekton,
+            "foreign-run": self._foreign_run,
         }
 
     # -- the schedule ---------------------------------------------------------------------------------------
@@ -237,6 +249,43 @@ class FaultInjector:
         record.detail["seconds"] = seconds
         await self.admin.down(seconds)
         await asyncio.sleep(seconds)
+
+    async def _foreign_run(self, record: FaultRecord) -> None:
+        """A PipelineRun that the executor did not create, at the lock name of a target of the load, for a few
+        seconds: an execution on that target meanwhile fails (Unknown, nothing ran) and the run is left alone. Its
+        SIM_OUTCOME keeps the Tekton simulator off it too, so any change to it is the executor's doing."""
+        if not self.targets:
+            raise RuntimeError("no targets to aim at")
+        target, seconds = self.rng.choice(self.targets), round(self.rng.uniform(3.0, 8.0), 1)
+        name = pipeline_run_name(target)
+        record.detail.update(target=target, run=name, seconds=seconds)
+        client = await KubeClient.connect(self.system.sandbox.kubeconfig_for(INTRUDER), user_agent=INTRUDER)
+        try:
+            body = {
+                "apiVersion": PR.api_version,
+                "kind": PR.kind,
+                "metadata": {"name": name, "namespace": EXECUTION_NAMESPACE, "labels": {"app": "someone-else"}},
+                "spec": {"params": [{"name": "SIM_OUTCOME", "value": "Ignore"}]},
+            }
+            try:
+                created = await client.create(PR, body)
+            except ApiError as error:
+                if not error.already_exists:
+                    raise
+                record.detail["placed"] = False  # the lock is held by one of ours right now: nothing to test
+                return
+            record.detail["placed"] = True
+            await asyncio.sleep(seconds)
+            now = await client.get(PR, EXECUTION_NAMESPACE, name)
+            meta, before = now["metadata"], created["metadata"]
+            record.detail["untouched"] = (
+                meta.get("uid") == before.get("uid")
+                and meta.get("resourceVersion") == before.get("resourceVersion")
+                and not meta.get("deletionTimestamp")
+            )
+            await client.delete(PR, EXECUTION_NAMESPACE, name, uid=meta.get("uid"))
+        finally:
+            await client.close()
 
     # -- process faults -------------------------------------------------------------------------------------
     async def _kill_random(self, record: FaultRecord) -> None:
