@@ -42,6 +42,7 @@ SERVER_FAULTS = ("api-restart", "api-down")
 # Someone else's PipelineRun at a target's lock name (issue 18 item 5): the executor must never touch it.
 FOREIGN_FAULTS = ("foreign-run",)
 INTRUDER = "chaos-intruder"  # the user creating it; invariants allow it to write PipelineRuns, nobody else
+FOREIGN_LABELS = {"app.kubernetes.io/managed-by": INTRUDER}
 PROCESS_FAULTS = (
     "kill-random",
     "kill-orchestrator-leader",
@@ -264,7 +265,7 @@ class FaultInjector:
             body = {
                 "apiVersion": PR.api_version,
                 "kind": PR.kind,
-                "metadata": {"name": name, "namespace": EXECUTION_NAMESPACE, "labels": {"app": "someone-else"}},
+                "metadata": {"name": name, "namespace": EXECUTION_NAMESPACE, "labels": FOREIGN_LABELS},
                 "spec": {"params": [{"name": "SIM_OUTCOME", "value": "Ignore"}]},
             }
             try:

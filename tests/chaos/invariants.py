@@ -14,7 +14,7 @@ import orjson
 from sandbox.audit import AuditRecord
 from sandbox.stack import USERS
 from shared.kubetime import parse_time
-from tests.chaos.faults import INTRUDER, FaultRecord, Shutdown
+from tests.chaos.faults import FOREIGN_LABELS, INTRUDER, FaultRecord, Shutdown
 from tests.chaos.load import Created
 from tests.chaos.plan import INVALID_SPEC, NEVER_STARTS, SUCCEEDED, LoadPlan, Planned
 from tests.chaos.recorder import Change, Recorder
@@ -427,6 +427,8 @@ def check_handled_once(evidence: Evidence) -> list[Check]:
     runs: dict[str, set[str]] = defaultdict(set)
     for change in recorder.logs["pipelineruns"].changes:
         annotations = _meta(change.obj).get("annotations") or {}
+        if (_meta(change.obj).get("labels") or {}).items() >= FOREIGN_LABELS.items():
+            continue  # someone else's run (the foreign-run fault), not one the executor created
         runs[annotations.get("kubernaut.ai/workflow-execution-uid") or "?"].add(str(_meta(change.obj).get("uid")))
     for owner, uids in runs.items():
         per_execution.looked_at += 1
