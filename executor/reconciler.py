@@ -549,19 +549,7 @@ def _key(obj: KubeDict) -> str:
 
 
 def _finished(run: KubeDict) -> bool:
-    status = section(run, "status")
-    return any(
-        isinstance(c, dict) and c.get("type") == "Succeeded" and c.get("status") in ("True", "False")
-        for c in status.get("conditions") or []
-    )
-
-
-def _parse_run(run: KubeDict) -> PipelineRun | None:
-    try:
-        return PipelineRun.from_k8s(run)
-    except ModelError as error:
-        log.info("pipelinerun.unparseable", error=str(error))
-        return None
+    return read_run(run).finished
 
 
 def _refusal(error: ApiError) -> FailureReason | None:
