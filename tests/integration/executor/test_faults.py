@@ -14,11 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, pipeline_run_name
-from sandbox.stack import USERS
+from sandbox.stack import EXECUTION_NAMESPACE, USERS
 from sandbox.testing import SandboxHandle
 from shared.kubetime import format_time, parse_time
 from shared.models import PipelineRun
 from shared.runtime.client import ApiError
+from tests.deploy.manifests import built
+from tests.deploy.rbac import allows, permissions_by_user
 from tests.integration.executor.conftest import Scene, StartExecutor, StartSimulator
 from tests.integration.helpers import NAMESPACES, delete_namespace, eventually
 
@@ -51,6 +53,19 @@ async def test_a_run_tekton_never_starts_is_cancelled_at_the_deadline_and_frees_
     assert "did not start" in details["message"] and "1s" in details["message"]
     assert parse_time(details["failedAt"]) >= parse_time(wfe["metadata"]["creationTimestamp"]) + timedelta(seconds=1)
     assert executor.metric("failures_total", reason="DeadlineExceeded", was_execution_failure="false") == 1
+    # The cancel is a PATCH of the run by the executor's user, a call the shipped Role allows (the end-to-end RBAC
+    # comparison lists it as one its scenario cannot make).
+    cancels = [r for r in executor_writes_to_runs(scene) if r[0] == "patch"]
+    assert cancels == [("patch", run["metadata"]["name"])]
+    granted = permissions_by_user(built("kind"))[USERS["executor"]]
+    assert allows(
+        granted,
+        group="tekton.dev",
+        resource="pipelineruns",
+        subresource="",
+        verb="patch",
+        namespace=EXECUTION_NAMESPACE,
+    )
     # The lock is no longer held: the next execution on the target takes the cancelled run's name over.
     await scene.execution("web-2", target=scene.target("web"))
     await scene.phase("web-2", "Running")
