@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, pipeline_run_name
@@ -72,6 +72,20 @@ async def test_a_run_tekton_never_starts_is_cancelled_at_the_deadline_and_frees_
     assert (await scene.run(scene.target("web")))["metadata"]["annotations"][
         "kubernaut.ai/workflow-execution"
     ] == f"{scene.namespace}/web-2"
+
+
+async def test_an_execution_past_its_deadline_before_the_executor_saw_it_creates_no_run(
+    scene: Scene, start_executor: StartExecutor
+):
+    """The executor was down past the execution's whole timeout: it fails the execution at once, runs nothing."""
+    wfe = await scene.execution("web", executionConfig={"timeout": "500ms"})
+    deadline = parse_time(wfe["metadata"]["creationTimestamp"]) + timedelta(milliseconds=500)
+    await eventually(lambda: datetime.now(UTC) > deadline + timedelta(seconds=1) or None, what="the deadline to pass")
+    await start_executor(timeout_grace=0)
+    details = (await scene.phase("web", "Failed"))["failureDetails"]
+    assert (details["reason"], details["wasExecutionFailure"]) == ("DeadlineExceeded", False)
+    assert "did not start" in details["message"] and "no PipelineRun was created" in details["message"]
+    assert executor_writes_to_runs(scene) == []
 
 
 async def test_a_run_that_never_finishes_is_cancelled_and_counts_as_run(
