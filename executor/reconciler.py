@@ -110,21 +110,14 @@ class ExecutionReconciler:
     # -- starting -------------------------------------------------------------------------------------------
     async def _start(self, obj: KubeDict, wfe: WorkflowExecution, status: WorkflowExecutionStatus) -> Result:
         now = self._clock.now()
-        problems = spec_problems(wfe)
-        if not problems:
-            problems = allowlist_problems(
-                wfe.spec.workflow_ref.execution_bundle,
-                run_service_account(wfe, self._settings.default_service_account),
-                bundles=self._settings.allowed_bundles,
-                service_accounts=self._settings.service_accounts(),
-            )
-        if problems:
+        problem = self._refusal_of(wfe)
+        if problem:
             await self._fail(
                 obj,
                 wfe,
                 status,
                 FailureReason.CONFIGURATION_ERROR,
-                "invalid spec: " + "; ".join(problems),
+                problem,
                 was_execution_failure=False,
                 failed_at=now,
             )
@@ -163,6 +156,20 @@ class ExecutionReconciler:
         log.info("pipelinerun.created", pipeline_run=_key(run))
         await self._running(obj, wfe, status, run, now)
         return Result.at(deadline) if deadline is not None else Result.done()
+
+    def _refusal_of(self, wfe: WorkflowExecution) -> str | None:
+        """Why this execution may not run (ConfigurationError, nothing ran): a spec that cannot run, or a bundle or
+        ServiceAccount outside the allowlists; None when it may."""
+        invalid = spec_problems(wfe)
+        if invalid:
+            return "invalid spec: " + "; ".join(invalid)
+        refused = allowlist_problems(
+            wfe.spec.workflow_ref.execution_bundle,
+            run_service_account(wfe, self._settings.default_service_account),
+            bundles=self._settings.allowed_bundles,
+            service_accounts=self._settings.service_accounts(),
+        )
+        return "not allowed to run: " + "; ".join(refused) if refused else None
 
     async def _not_created_yet(
         self, obj: KubeDict, wfe: WorkflowExecution, status: WorkflowExecutionStatus, error: ApiError, now: datetime
