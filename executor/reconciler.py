@@ -124,6 +124,11 @@ class ExecutionReconciler:
             return Result.done()
         deadline = self._deadline(obj, wfe)
         if deadline is not None and now >= deadline:
+            lock = pipeline_run_name(wfe.spec.target_resource)
+            run = await self._own_run(self._settings.execution_namespace, lock, wfe)
+            if run is not None:  # created before, its record lost: follow it (its end, or the deadline) from here
+                await self._running(obj, wfe, status, run, now)
+                return Result.after(0)
             return await self._expire(obj, wfe, status, None, now)
         obj = await self._ensure_finalizer(obj)
         desired = build_pipeline_run(
@@ -378,10 +383,6 @@ class ExecutionReconciler:
         """The execution's own deadline passed: cancel its run (Tekton's spec.status Cancelled) and fail it
         DeadlineExceeded, so a run Tekton never starts or never ends cannot hold its target."""
         timeout = wfe.spec.execution_config.timeout if wfe.spec.execution_config else None
-        if run is None:
-            run = await self._own_run(
-                self._settings.execution_namespace, pipeline_run_name(wfe.spec.target_resource), wfe
-            )
         view: RunView | None = read_run(run) if run is not None else None
         if run is not None:
             await self._cancel(run)

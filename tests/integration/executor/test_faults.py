@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, pipeline_run_name
+from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, build_pipeline_run, pipeline_run_name
 from sandbox.stack import EXECUTION_NAMESPACE, USERS
 from sandbox.testing import SandboxHandle
 from shared.kubetime import format_time, parse_time
-from shared.models import PipelineRun
+from shared.models import PipelineRun, WorkflowExecution
 from shared.runtime.client import ApiError
 from tests.deploy.manifests import built
 from tests.deploy.rbac import allows, permissions_by_user
@@ -86,6 +86,33 @@ async def test_an_execution_past_its_deadline_before_the_executor_saw_it_creates
     assert (details["reason"], details["wasExecutionFailure"]) == ("DeadlineExceeded", False)
     assert "did not start" in details["message"] and "no PipelineRun was created" in details["message"]
     assert executor_writes_to_runs(scene) == []
+
+
+async def test_a_run_that_ended_before_the_deadline_is_recorded_as_it_ended_even_when_seen_after_it(
+    scene: Scene, start_executor: StartExecutor
+):
+    """Its run was created and ended, but the execution's record of it was lost (the executor died between the
+    create and the status write) and the deadline has passed since: the run's own end is what happened."""
+    wfe = await scene.execution("web", executionConfig={"timeout": "500ms"})
+    run = build_pipeline_run(
+        WorkflowExecution.from_k8s(wfe), namespace=scene.runs_namespace, default_service_account="runner"
+    )
+    created = await scene.kube.create(PR, run)
+    start = parse_time(created["metadata"]["creationTimestamp"])
+    done = {"type": "Succeeded", "status": "True", "reason": "Succeeded", "message": "Tasks Completed: 1"}
+    ended = {
+        "startTime": format_time(start),
+        "completionTime": format_time(start + timedelta(milliseconds=200)),
+        "conditions": [done],
+        "childReferences": [{"name": "t", "kind": "TaskRun"}],
+    }
+    await scene.kube.patch_status(PR, scene.runs_namespace, run["metadata"]["name"], ended)
+    deadline = parse_time(wfe["metadata"]["creationTimestamp"]) + timedelta(milliseconds=500)
+    await eventually(lambda: datetime.now(UTC) > deadline + timedelta(seconds=1) or None, what="the deadline to pass")
+    await start_executor(timeout_grace=0)
+    status = await scene.phase("web", "Completed")
+    assert status["duration"] == "200ms"
+    assert executor_writes_to_runs(scene) == [], "not cancelled: it had ended"
 
 
 async def test_a_run_that_never_finishes_is_cancelled_and_counts_as_run(
