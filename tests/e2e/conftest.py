@@ -32,7 +32,11 @@ from sandbox.scenario import (
     settled,
 )
 from sandbox.stack import USERS
+from shared.models import WorkflowExecution
+from shared.runtime.client import KubeClient
 from shared.runtime.store import KubeDict
+from tests import factories
+from tests.integration.helpers import eventually
 
 FAULTS: list[dict[str, Any]] = [
     {
@@ -72,11 +76,41 @@ async def _run(directory: Path) -> Run:
         requests = {r.name: await running.kube.get(RR, scenario.namespace, r.name) for r in scenario.requests}
         notices = await notifications(running.kube, scenario.namespace)
         samples, _ = await settled(running.samples, lambda s: check_metrics(scenario, s))
+        await _never_started(running.kube, scenario.namespace)
         faults = admin.faults()
         fired = [int(f.get("fired", 0)) for f in [*faults["armed"], *faults["spent"]]]
         exit_codes = running.stack.stop()
         audit = {process: admin.audit(user=USERS[process]) for process in ("orchestrator", "executor")}
     return Run(scenario, observed, requests, notices, samples, exit_codes, audit, fired, output)
+
+
+NEVER_STARTS = "never-starts"
+
+
+async def _never_started(kube: KubeClient, namespace: str) -> None:
+    """After the scenario (its metrics checked): a request whose run Tekton never starts. The request times out
+    after 1 s and the executor cancels the run at its own deadline (issue 18 item 3), so the RBAC comparison sees
+    that call made too. It waits out the executor's default grace (10 s) of Tekton's own timeout."""
+    body = factories.remediation_request(
+        NEVER_STARTS,
+        namespace,
+        signal="NeverStarts",
+        target=("Deployment", NEVER_STARTS, namespace),
+        workflow_id="restart-deployment",
+        bundle="registry.example.com/kubernaut/workflows/restart-deployment:1.0.0",
+        parameters={"SIM_OUTCOME": "Ignore"},
+        timeouts={"executing": "1s"},
+    )
+    await kube.create(RR, body)
+
+    async def ended() -> bool:
+        for wfe in (await kube.list(WorkflowExecution.RESOURCE, namespace))["items"]:
+            if (wfe["spec"]["remediationRequestRef"] or {}).get("name") == NEVER_STARTS:
+                details = (wfe.get("status") or {}).get("failureDetails") or {}
+                return details.get("reason") == "DeadlineExceeded" and details.get("wasExecutionFailure") is False
+        return False
+
+    await eventually(ended, timeout=60, what="the executor to end the never-started run at its deadline")
 
 
 @pytest.fixture(scope="package")
