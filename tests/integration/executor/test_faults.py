@@ -53,8 +53,7 @@ async def test_a_run_tekton_never_starts_is_cancelled_at_the_deadline_and_frees_
     assert "did not start" in details["message"] and "1s" in details["message"]
     assert parse_time(details["failedAt"]) >= parse_time(wfe["metadata"]["creationTimestamp"]) + timedelta(seconds=1)
     assert executor.metric("failures_total", reason="DeadlineExceeded", was_execution_failure="false") == 1
-    # The cancel is a PATCH of the run by the executor's user, a call the shipped Role allows (the end-to-end RBAC
-    # comparison lists it as one its scenario cannot make).
+    # The cancel is a PATCH of the run by the executor's user, a call the shipped Role allows.
     cancels = [r for r in executor_writes_to_runs(scene) if r[0] == "patch"]
     assert cancels == [("patch", run["metadata"]["name"])]
     granted = permissions_by_user(built("kind"))[USERS["executor"]]
