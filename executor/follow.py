@@ -112,6 +112,10 @@ def read_run(run: Any) -> RunView:
         if isinstance(conditions, list)
         else None
     )
+    state = condition.get("status") if condition else None
+    if state is not None and not isinstance(state, str):
+        problems.append(f"the Succeeded condition's status {str(state)[:64]!r} is not a string")
+        state = None
     spec = status.get("pipelineSpec")
     tasks = spec.get("tasks") if isinstance(spec, dict) else None
     return RunView(
@@ -119,7 +123,7 @@ def read_run(run: Any) -> RunView:
         completion_time=_time(status, "completionTime", problems),
         children=tuple(children),
         child_count=len(references or []),
-        state=_text(condition.get("status"), 64) if condition else None,
+        state=state[:64] if state is not None else None,
         reason=_text(condition.get("reason"), MAX_REASON) if condition else None,
         message=(_text(condition.get("message"), MAX_MESSAGE) or "") if condition else "",
         total_tasks=len(tasks) if isinstance(tasks, list) else None,
