@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ from sandbox.client import AsyncSandboxAdmin
 from sandbox.stack import EXECUTION_NAMESPACE, USERS, Component
 from shared.models import PipelineRun
 from shared.runtime.client import ApiError, KubeClient
+from shared.target import canonical_target
+from tests.chaos.plan import INVALID_SPEC, LoadPlan
 from tests.chaos.system import System
 
 PR = PipelineRun.RESOURCE
@@ -84,10 +86,11 @@ class Shutdown:
 
 class FaultInjector:
     def __init__(
-        self, system: System, rng: random.Random, log: Callable[[str], None], targets: Iterable[str] = ()
+        self, system: System, rng: random.Random, log: Callable[[str], None], plan: LoadPlan | None = None
     ) -> None:
         self.system = system
-        self.targets = sorted(targets)  # canonical targets of the load, for faults aimed at one
+        self.plan = plan  # the load's, for faults aimed at a target about to be remediated
+        self._began = time.monotonic()  # when the load began (play() starts with it)
         self.admin: AsyncSandboxAdmin = system.sandbox.admin.aio
         self.rng = rng
         self.say = log
@@ -120,7 +123,8 @@ class FaultInjector:
         """The `solo` kinds one at a time in a seeded order; then overlapping faults (the other kinds first) until
         `duration` has passed and each kind has been injected: API faults every few seconds, process faults every
         15-40 s (a leader change every few seconds would leave no steady state to judge)."""
-        deadline = time.monotonic() + duration
+        self._began = time.monotonic()
+        deadline = self._began + duration
         alone = [kind for kind in kinds if kind in solo]
         self.rng.shuffle(alone)
         for kind in alone:
@@ -251,13 +255,21 @@ class FaultInjector:
         await self.admin.down(seconds)
         await asyncio.sleep(seconds)
 
+    def _next_target(self) -> str:
+        """The target of a request the load creates in the next few seconds (so an execution meets the fault),
+        else any target of the load."""
+        if self.plan is None or not self.plan.requests:
+            raise RuntimeError("no load plan to aim at")
+        now = time.monotonic() - self._began
+        soon = [p for p in self.plan.requests if now + 0.3 < p.at < now + 3.0 and p.outcome is not INVALID_SPEC]
+        planned = self.rng.choice(soon or self.plan.requests)
+        return canonical_target(*planned.signal.target)
+
     async def _foreign_run(self, record: FaultRecord) -> None:
         """A PipelineRun that the executor did not create, at the lock name of a target of the load, for a few
         seconds: an execution on that target meanwhile fails (Unknown, nothing ran) and the run is left alone. Its
         SIM_OUTCOME keeps the Tekton simulator off it too, so any change to it is the executor's doing."""
-        if not self.targets:
-            raise RuntimeError("no targets to aim at")
-        target, seconds = self.rng.choice(self.targets), round(self.rng.uniform(3.0, 8.0), 1)
+        target, seconds = self._next_target(), round(self.rng.uniform(3.0, 8.0), 1)
         name = pipeline_run_name(target)
         record.detail.update(target=target, run=name, seconds=seconds)
         client = await KubeClient.connect(self.system.sandbox.kubeconfig_for(INTRUDER), user_agent=INTRUDER)

@@ -22,7 +22,6 @@ from sandbox.testing import sandbox_process
 from shared.apiresource import LEASES
 from shared.models import PipelineRun, RemediationRequest, WorkflowExecution
 from shared.runtime.client import KubeClient
-from shared.target import canonical_target
 from tests.chaos.faults import ALL_FAULTS, FaultInjector, FaultRecord, Shutdown
 from tests.chaos.invariants import TERMINAL_RR, Check, Evidence, KubeDict, run_checks
 from tests.chaos.load import LoadGenerator, Operator
@@ -106,9 +105,7 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         operator_client = await KubeClient.connect(sandbox.kubeconfig_for("chaos-operator"), user_agent="operator")
         recorder = Recorder(recorder_client, RESOURCES, since=(await sandbox.admin.aio.state())["resourceVersion"])
         audit = AuditCollector(sandbox.admin.aio)
-        injector = FaultInjector(
-            system, random.Random(rng.random()), say, targets=[canonical_target(*target) for target in plan.targets]
-        )
+        injector = FaultInjector(system, random.Random(rng.random()), say, plan=plan)
         load = LoadGenerator(load_client, plan)
         operator = Operator(operator_client, recorder)
         operator_task: asyncio.Task[None] | None = None
