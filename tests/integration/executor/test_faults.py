@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+
 from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, build_pipeline_run, pipeline_run_name
 from sandbox.stack import EXECUTION_NAMESPACE, USERS
 from sandbox.testing import SandboxHandle
@@ -281,3 +283,14 @@ async def test_a_completion_before_the_recorded_start_is_recorded_with_duration_
     assert status["duration"] == "0s"
     assert status["startTime"] == format_time(start), "the start first recorded stays"
     assert status["completionTime"] == format_time(start - timedelta(milliseconds=640))
+
+
+async def test_the_executor_warns_at_start_up_when_any_bundle_may_run(start_executor: StartExecutor):
+    with structlog.testing.capture_logs() as unrestricted:
+        await start_executor()
+    with structlog.testing.capture_logs() as restricted:
+        await start_executor(allowed_bundles=["registry.example.com/workflows/*"])
+    warnings = [e for e in unrestricted if e["event"] == "executor.bundles_unrestricted"]
+    assert warnings and warnings[0]["log_level"] == "warning"
+    assert warnings[0]["setting"] == "KUBERNAUT_EXECUTOR_ALLOWED_BUNDLES"
+    assert not [e for e in restricted if e["event"] == "executor.bundles_unrestricted"]
