@@ -48,7 +48,7 @@ from sandbox.scenario import (
 from sandbox.server import DEFAULT_CRDS
 from sandbox.stack import Component, ProcessFailed, Stack
 from sandbox.testing import SandboxHandle, running_sandbox
-from shared.apiresource import NAMESPACES, ApiResource
+from shared.apiresource import LEASES, NAMESPACES, ApiResource
 from shared.kubetime import parse_time
 from shared.models import BlockReason, NotificationType, SkipReason
 from shared.runtime.client import ApiError, KubeClient
@@ -60,13 +60,15 @@ TEKTON_CRDS: Final = DEFAULT_CRDS[1]
 CRDS: Final = ApiResource(
     "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
-# What the demo applies: our CRDs and the namespaces the processes use (RBAC and Deployments need a real cluster).
+# What the demo applies: our CRDs, the namespaces the processes use and their Leases, which they may not create
+# (RBAC and Deployments need a real cluster).
 APPLIED: Final = (
     (MANIFESTS / "crds", {"CustomResourceDefinition"}),
     (MANIFESTS / "common" / "namespace.yaml", {"Namespace"}),
     (MANIFESTS / "common" / "workflows.yaml", {"Namespace"}),
+    (MANIFESTS / "common" / "rbac-leader-election.yaml", {"Lease"}),
 )
-SERVED: Final = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES}
+SERVED: Final = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES, "Lease": LEASES}
 RR_CRD: Final = MANIFESTS / "crds" / "remediationrequests.kubernaut.ai.yaml"
 
 Say = Callable[[str], None]
@@ -139,7 +141,10 @@ async def system(directory: Path, scenario: Scenario, say: Say = _say) -> AsyncI
             for path, kinds in APPLIED:
                 await apply(kube, [doc for doc in documents(path) if doc.get("kind") in kinds], say)
             orchestrator = stack.orchestrator(LEADER_ELECTION="true", **scenario.orchestrator)
-            executor = stack.executor(LEADER_ELECTION="true")
+            # The shipped overlays' allowlist: the demo's bundles are the example workflows'.
+            executor = stack.executor(
+                LEADER_ELECTION="true", ALLOWED_BUNDLES="registry.example.com/kubernaut/workflows/*"
+            )
             tekton = stack.tekton()
             for component in stack.components:
                 component.start()

@@ -18,9 +18,16 @@ from typing import Any
 
 import orjson
 
+from executor.pipelinerun import pipeline_run_name
 from sandbox.client import AsyncSandboxAdmin
-from sandbox.stack import USERS, Component
+from sandbox.stack import EXECUTION_NAMESPACE, USERS, Component
+from shared.models import PipelineRun
+from shared.runtime.client import ApiError, KubeClient
+from shared.target import canonical_target
+from tests.chaos.plan import INVALID_SPEC, LoadPlan
 from tests.chaos.system import System
+
+PR = PipelineRun.RESOURCE
 
 CONTROLLER_USERS = (USERS["orchestrator"], USERS["executor"])
 REQUEST_FAULTS = (
@@ -34,6 +41,10 @@ REQUEST_FAULTS = (
     "latency",
 )
 SERVER_FAULTS = ("api-restart", "api-down")
+# Someone else's PipelineRun at a target's lock name (issue 18 item 5): the executor must never touch it.
+FOREIGN_FAULTS = ("foreign-run",)
+INTRUDER = "chaos-intruder"  # the user creating it; invariants allow it to write PipelineRuns, nobody else
+FOREIGN_LABELS = {"app.kubernetes.io/managed-by": INTRUDER}
 PROCESS_FAULTS = (
     "kill-random",
     "kill-orchestrator-leader",
@@ -42,7 +53,7 @@ PROCESS_FAULTS = (
     "terminate-executor-leader",
     "kill-tekton",
 )
-ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *PROCESS_FAULTS)
+ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *FOREIGN_FAULTS, *PROCESS_FAULTS)
 
 
 @dataclass
@@ -74,8 +85,12 @@ class Shutdown:
 
 
 class FaultInjector:
-    def __init__(self, system: System, rng: random.Random, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, system: System, rng: random.Random, log: Callable[[str], None], plan: LoadPlan | None = None
+    ) -> None:
         self.system = system
+        self.plan = plan  # the load's, for faults aimed at a target about to be remediated
+        self._began = time.monotonic()  # when the load began (play() starts with it)
         self.admin: AsyncSandboxAdmin = system.sandbox.admin.aio
         self.rng = rng
         self.say = log
@@ -100,6 +115,7 @@ class FaultInjector:
             "terminate-orchestrator-leader": lambda r: self._terminate_leader(r, "orchestrator"),
             "terminate-executor-leader": lambda r: self._terminate_leader(r, "executor"),
             "kill-tekton": self._kill_tekton,
+            "foreign-run": self._foreign_run,
         }
 
     # -- the schedule ---------------------------------------------------------------------------------------
@@ -107,7 +123,8 @@ class FaultInjector:
         """The `solo` kinds one at a time in a seeded order; then overlapping faults (the other kinds first) until
         `duration` has passed and each kind has been injected: API faults every few seconds, process faults every
         15-40 s (a leader change every few seconds would leave no steady state to judge)."""
-        deadline = time.monotonic() + duration
+        self._began = time.monotonic()
+        deadline = self._began + duration
         alone = [kind for kind in kinds if kind in solo]
         self.rng.shuffle(alone)
         for kind in alone:
@@ -237,6 +254,51 @@ class FaultInjector:
         record.detail["seconds"] = seconds
         await self.admin.down(seconds)
         await asyncio.sleep(seconds)
+
+    def _next_target(self) -> str:
+        """The target of a request the load creates in the next few seconds (so an execution meets the fault),
+        else any target of the load."""
+        if self.plan is None or not self.plan.requests:
+            raise RuntimeError("no load plan to aim at")
+        now = time.monotonic() - self._began
+        soon = [p for p in self.plan.requests if now + 0.3 < p.at < now + 3.0 and p.outcome is not INVALID_SPEC]
+        planned = self.rng.choice(soon or self.plan.requests)
+        return canonical_target(*planned.signal.target)
+
+    async def _foreign_run(self, record: FaultRecord) -> None:
+        """A PipelineRun that the executor did not create, at the lock name of a target of the load, for a few
+        seconds: an execution on that target meanwhile fails (Unknown, nothing ran) and the run is left alone. Its
+        SIM_OUTCOME keeps the Tekton simulator off it too, so any change to it is the executor's doing."""
+        target, seconds = self._next_target(), round(self.rng.uniform(3.0, 8.0), 1)
+        name = pipeline_run_name(target)
+        record.detail.update(target=target, run=name, seconds=seconds)
+        client = await KubeClient.connect(self.system.sandbox.kubeconfig_for(INTRUDER), user_agent=INTRUDER)
+        try:
+            body = {
+                "apiVersion": PR.api_version,
+                "kind": PR.kind,
+                "metadata": {"name": name, "namespace": EXECUTION_NAMESPACE, "labels": FOREIGN_LABELS},
+                "spec": {"params": [{"name": "SIM_OUTCOME", "value": "Ignore"}]},
+            }
+            try:
+                created = await client.create(PR, body)
+            except ApiError as error:
+                if not error.already_exists:
+                    raise
+                record.detail["placed"] = False  # the lock is held by one of ours right now: nothing to test
+                return
+            record.detail["placed"] = True
+            await asyncio.sleep(seconds)
+            now = await client.get(PR, EXECUTION_NAMESPACE, name)
+            meta, before = now["metadata"], created["metadata"]
+            record.detail["untouched"] = (
+                meta.get("uid") == before.get("uid")
+                and meta.get("resourceVersion") == before.get("resourceVersion")
+                and not meta.get("deletionTimestamp")
+            )
+            await client.delete(PR, EXECUTION_NAMESPACE, name, uid=meta.get("uid"))
+        finally:
+            await client.close()
 
     # -- process faults -------------------------------------------------------------------------------------
     async def _kill_random(self, record: FaultRecord) -> None:

@@ -14,9 +14,9 @@ import orjson
 from sandbox.audit import AuditRecord
 from sandbox.stack import USERS
 from shared.kubetime import parse_time
-from tests.chaos.faults import FaultRecord, Shutdown
+from tests.chaos.faults import FOREIGN_LABELS, INTRUDER, FaultRecord, Shutdown
 from tests.chaos.load import Created
-from tests.chaos.plan import INVALID_SPEC, SUCCEEDED, LoadPlan, Planned
+from tests.chaos.plan import INVALID_SPEC, NEVER_STARTS, SUCCEEDED, LoadPlan, Planned
 from tests.chaos.recorder import Change, Recorder
 from tests.chaos.system import Exit, Histogram
 
@@ -207,6 +207,7 @@ def check_outcomes(evidence: Evidence) -> Check:
     designs = evidence.plan.designs
     history = _phase_history(evidence.recorder)
     owned = {_owner_uid(wfe): wfe for wfe in executions.values()}
+    foreign = _foreign_runs(evidence.faults)
     for key, obj in sorted(requests.items()):
         status = _status(obj)
         phase = status.get("phase")
@@ -219,9 +220,46 @@ def check_outcomes(evidence: Evidence) -> Check:
             continue
         namespace = _meta(obj).get("namespace") or ""
         own = owned.get(_meta(obj).get("uid"))  # by controller owner uid: a namesake's is not its own
+        if own is not None and _failed_on_foreign_run(own, foreign):
+            if (status.get("failurePhase"), status.get("failureReason")) != ("WorkflowExecution", "Unknown"):
+                check.fail(f"{key}: its execution met a foreign run but it ended {phase}/{status.get('failureReason')}")
+            continue
         problem = _outcome_problem(design, obj, own, requests, executions, namespace, history.get(key, []))
         if problem:
             check.fail(f"{key} ({design.outcome.name}): {problem}")
+    return check
+
+
+FOREIGN_MARK = "was not created by the executor"
+
+
+def _foreign_runs(faults: list[FaultRecord]) -> set[str]:
+    """The lock names a foreign PipelineRun was placed at."""
+    return {str(r.detail["run"]) for r in faults if r.kind == "foreign-run" and r.detail.get("placed")}
+
+
+def _failed_on_foreign_run(own: KubeDict, foreign: set[str]) -> bool:
+    """The execution refused to start because someone else's run held its lock (SPEC 5): Unknown, nothing ran, the
+    run named. Only at a lock name where the chaos placed one."""
+    details = _status(own).get("failureDetails") or {}
+    message = str(details.get("message") or "")
+    return (
+        details.get("reason") == "Unknown"
+        and details.get("wasExecutionFailure") is False
+        and FOREIGN_MARK in message
+        and any(f"/{name} " in message for name in foreign)
+    )
+
+
+def check_foreign_runs(evidence: Evidence) -> Check:
+    """Someone else's PipelineRun at a lock name is never patched, cancelled nor deleted by the executor."""
+    check = Check("a PipelineRun the executor did not create is left alone", "5")
+    for record in evidence.faults:
+        if record.kind != "foreign-run" or not record.detail.get("placed"):
+            continue
+        check.looked_at += 1
+        if record.detail.get("untouched") is not True:
+            check.fail(f"the foreign run {record.detail.get('run')} was changed or deleted while it stood there")
     return check
 
 
@@ -237,6 +275,8 @@ def _outcome_problem(
     status = _status(obj)
     phase, outcome, failure_phase = status.get("phase"), status.get("outcome"), status.get("failurePhase")
     reason = status.get("failureReason")
+    if design.outcome is NEVER_STARTS:
+        return _never_started_problem(status, own)
     if design.outcome is INVALID_SPEC:
         if (phase, failure_phase, reason) != ("Failed", "Routing", "InvalidSpec"):
             return f"an invalid spec ended {phase}/{failure_phase}/{reason}"
@@ -289,6 +329,28 @@ def _outcome_problem(
     return f"an unexpected ending {phase}/{failure_phase}/{reason}/{outcome}"
 
 
+def _never_started_problem(status: KubeDict, own: KubeDict | None) -> str | None:
+    """A run Tekton never started: the request timed out (or its execution's deadline came first), and the
+    executor ended the execution itself, DeadlineExceeded, nothing ran."""
+    phase, failure_phase = status.get("phase"), status.get("failurePhase")
+    if phase != "TimedOut" and (phase, failure_phase, status.get("failureReason")) != (
+        "Failed",
+        "WorkflowExecution",
+        "DeadlineExceeded",
+    ):
+        return f"a run never started, but the request ended {phase}/{failure_phase}/{status.get('failureReason')}"
+    details = _status(own or {}).get("failureDetails") or {}
+    if _phase(own) != "Failed" or (details.get("reason"), details.get("wasExecutionFailure")) != (
+        "DeadlineExceeded",
+        False,
+    ):
+        return (
+            f"its execution is {_phase(own)}/{details.get('reason')}/{details.get('wasExecutionFailure')}, "
+            "not ended by the executor's deadline (DeadlineExceeded, nothing ran)"
+        )
+    return None
+
+
 def check_every_outcome_ran(evidence: Evidence) -> Check:
     """The load's first requests, one per outcome class on targets of their own, each ran (or was refused)."""
     check = Check("every workflow outcome class ran once on its own target and ended as designed", "2")
@@ -300,6 +362,9 @@ def check_every_outcome_ran(evidence: Evidence) -> Check:
         check.looked_at += 1
         status = _status(requests.get(f"{planned.namespace}/{planned.name}") or {})
         ran = status.get("failurePhase") == "WorkflowExecution" or status.get("outcome") == "Remediated"
+        if planned.outcome is NEVER_STARTS:
+            own = evidence.final["workflowexecutions"].get(f"{planned.namespace}/{planned.name}")
+            ran = status.get("phase") in TERMINAL_RR and _never_started_problem(status, own) is None
         if planned.outcome is INVALID_SPEC:
             ran = status.get("failureReason") == "InvalidSpec"
         if not ran:
@@ -369,6 +434,8 @@ def check_handled_once(evidence: Evidence) -> list[Check]:
     runs: dict[str, set[str]] = defaultdict(set)
     for change in recorder.logs["pipelineruns"].changes:
         annotations = _meta(change.obj).get("annotations") or {}
+        if (_meta(change.obj).get("labels") or {}).items() >= FOREIGN_LABELS.items():
+            continue  # someone else's run (the foreign-run fault), not one the executor created
         runs[annotations.get("kubernaut.ai/workflow-execution-uid") or "?"].add(str(_meta(change.obj).get("uid")))
     for owner, uids in runs.items():
         per_execution.looked_at += 1
@@ -412,7 +479,7 @@ def check_writers(evidence: Evidence) -> Check:
         elif record.resource == "pipelineruns" and record.subresource == "status":
             allowed = {executor, tekton}
         elif record.resource == "pipelineruns":
-            allowed = {executor}
+            allowed = {executor, INTRUDER} if record.verb in ("create", "delete") else {executor}
         if allowed is None:
             continue
         check.looked_at += 1
@@ -635,6 +702,7 @@ def run_checks(evidence: Evidence) -> list[Check]:
         *check_handled_once(evidence),
         *check_edges(evidence),
         check_writers(evidence),
+        check_foreign_runs(evidence),
         check_expiry_lag(evidence),
         check_shutdowns(evidence),
         check_processes(evidence),

@@ -105,7 +105,7 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         operator_client = await KubeClient.connect(sandbox.kubeconfig_for("chaos-operator"), user_agent="operator")
         recorder = Recorder(recorder_client, RESOURCES, since=(await sandbox.admin.aio.state())["resourceVersion"])
         audit = AuditCollector(sandbox.admin.aio)
-        injector = FaultInjector(system, random.Random(rng.random()), say)
+        injector = FaultInjector(system, random.Random(rng.random()), say, plan=plan)
         load = LoadGenerator(load_client, plan)
         operator = Operator(operator_client, recorder)
         operator_task: asyncio.Task[None] | None = None

@@ -22,6 +22,9 @@ from sandbox.testing import SandboxHandle
 
 LAG_METRIC = "kubernaut_remediationorchestrator_blocked_expiry_lag_seconds"
 # Cooldowns and backoff of seconds, not minutes, so that time-based blocks begin and end within a run.
+# The executor cancels a run Tekton never ends 1 s past its timeout (plan.NEVER_STARTS), and runs only the load's
+# bundles.
+EXECUTOR_SETTINGS = {"timeout_grace": "1", "allowed_bundles": "registry.example.com/workflows/*"}
 ORCHESTRATOR_SETTINGS = {
     "consecutive_failure_threshold": "3",
     "consecutive_failure_cooldown": "8s",
@@ -108,7 +111,7 @@ class System:
         self.orchestrators = [
             self.stack.orchestrator(f"orchestrator-{x}", **common, **ORCHESTRATOR_SETTINGS) for x in names
         ]
-        self.executors = [self.stack.executor(f"executor-{x}", **common) for x in names]
+        self.executors = [self.stack.executor(f"executor-{x}", **common, **EXECUTOR_SETTINGS) for x in names]
         self.tekton = self.stack.tekton("tekton", duration=1.0)
         self.held: set[str] = set()  # components the harness has stopped on purpose
         self.exits: list[Exit] = []
