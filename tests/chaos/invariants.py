@@ -363,7 +363,8 @@ def check_every_outcome_ran(evidence: Evidence) -> Check:
         status = _status(requests.get(f"{planned.namespace}/{planned.name}") or {})
         ran = status.get("failurePhase") == "WorkflowExecution" or status.get("outcome") == "Remediated"
         if planned.outcome is NEVER_STARTS:
-            own = evidence.final["workflowexecutions"].get(f"{planned.namespace}/{planned.name}")
+            ref = (status.get("workflowExecutionRef") or {}).get("name")  # its own, named from its uid
+            own = evidence.final["workflowexecutions"].get(f"{planned.namespace}/{ref}") if ref else None
             ran = status.get("phase") in TERMINAL_RR and _never_started_problem(status, own) is None
         if planned.outcome is INVALID_SPEC:
             ran = status.get("failureReason") == "InvalidSpec"
