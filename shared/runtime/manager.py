@@ -26,9 +26,9 @@ from shared.runtime.informer import Informer
 from shared.runtime.leaderelection import LeaderElector
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import RuntimeMetrics
-from shared.runtime.server import ProbeServer
+from shared.runtime.server import PortUnavailable, ProbeServer
 from shared.runtime.workqueue import WorkQueue
-from shared.settings import ControllerSettings, SettingsProblem, load_settings
+from shared.settings import ControllerSettings, SettingsProblem, load_settings, setting_names
 
 log = structlog.get_logger("kubernaut.manager")
 
@@ -207,6 +207,10 @@ async def _serve(prog: str, settings: S, setup: Callable[[Manager, S], object], 
         manager = Manager(client, settings, component=prog, metrics_prefix=metrics_prefix)
         setup(manager, settings)
         await manager.run(stop)
+    except PortUnavailable as error:  # a busy port is a setting to change, not a crash: one line, no traceback
+        named = " / ".join(setting_names(type(settings), name) for name in error.settings)
+        print(f"{prog}: cannot listen on {error.address}:{error.port} set by {named}: {error.reason}", file=sys.stderr)
+        return 1
     finally:
         await client.close()
     return 0
