@@ -47,7 +47,9 @@ class Manager:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
         lease_name: str | None = None,
+        lease_timings: tuple[float, float, float] | None = None,
     ) -> None:
+        """`lease_timings`: (lease_duration, renew_deadline, retry_period) seconds; default client-go's 15/10/2."""
         self.client = client
         self.settings = settings
         self.component = component
@@ -64,6 +66,7 @@ class Manager:
         self.informers: list[Informer] = []
         self.controllers: list[Controller] = []
         self.elector: LeaderElector | None = None
+        lease_duration, renew_deadline, retry_period = lease_timings or (15.0, 10.0, 2.0)
         if settings.leader_election_enabled():
             self.elector = LeaderElector(
                 client,
@@ -71,6 +74,9 @@ class Manager:
                 name=lease_name or str(getattr(settings, "lease_name", component)),
                 clock=self.clock,
                 metrics=self.metrics,
+                lease_duration=lease_duration,
+                renew_deadline=renew_deadline,
+                retry_period=retry_period,
                 on_started_leading=self._start_controllers,
                 on_stopped_leading=self._stop_controllers_now,
             )
@@ -158,7 +164,10 @@ class Manager:
             controller.start()
 
     async def _stop_controllers_now(self) -> None:
-        # Leadership lost: another replica may already be writing, so stop at once rather than finish.
+        # Leadership lost: another replica may lead soon, so stop at once rather than finish. Every worker is
+        # cancelled before this yields (gather would let a worker run one more step first), then awaited.
+        for controller in self.controllers:
+            controller.halt()
         await asyncio.gather(*(c.stop(graceful=False) for c in self.controllers))
 
     async def _shutdown(self, background: list[asyncio.Task[Any]]) -> None:
