@@ -38,6 +38,10 @@ log = structlog.get_logger("kubernaut.informer")
 Transform = Callable[[KubeDict], KubeDict]
 RELIST_BACKOFF = Backoff(timedelta(seconds=0.8), timedelta(seconds=30), 2.0, jitter_percent=50)
 HEALTHY_RESET = 120.0  # seconds without a failure after which the backoff starts over
+# A watch's response (status line, headers) must start within this: a real API server answers at once, or within
+# about 3 s when it waits for a resourceVersion it has not seen yet (then 504); 30 s leaves room for a server under
+# load (API priority and fairness may queue the request) while a hung one costs at most half a minute of blindness.
+WATCH_RESPONSE_TIMEOUT = 30.0
 MIN_WATCH_SECONDS = 1.0  # a watch that ends sooner without any event counts as a failure (no hot loop)
 
 
@@ -76,7 +80,7 @@ class Informer:
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
         inactivity_timeout: float = 70.0,
-        response_timeout: float = 30.0,
+        response_timeout: float = WATCH_RESPONSE_TIMEOUT,
         watch_timeout: tuple[int, int] = (300, 600),
         page_size: int = 500,
         backoff: Backoff = RELIST_BACKOFF,
