@@ -97,7 +97,12 @@ class LeaderElector:
             while True:
                 started = self._clock.monotonic()
                 if await self._attempt_within(self.renew_deadline):
-                    break
+                    took = self._clock.monotonic() - started
+                    if took <= self.renew_deadline - self.retry_period:
+                        break
+                    # Held, but too slowly to lead for even one retry period: starting the controllers only to
+                    # cancel them at once helps no one. The next attempt renews; leading starts on a quick one.
+                    self._log.info("leader.acquired_too_slowly", seconds=round(took, 3))
                 if self._released:
                     return
                 await asyncio.sleep(self.retry_period)

@@ -8,7 +8,7 @@ import time
 
 from sandbox.testing import SandboxHandle
 from shared.apiresource import LEASES
-from shared.runtime.client import KubeClient
+from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.controller import Result
 from shared.runtime.leaderelection import LeaderElector
 from shared.runtime.manager import Manager
@@ -186,3 +186,45 @@ async def test_slow_lease_requests_never_leave_two_leaders_reconciling_at_once(s
         f"first reconciled until {last_of_first - handover:+.3f} s after second started"
     )
     assert not first_still_leading, "two leaders at once"
+
+
+async def test_a_lease_taken_too_slowly_to_lead_is_held_without_leading(kube: KubeClient, namespace: str, sandbox):
+    """An acquisition whose PUT takes most of the renew deadline would start the controllers only to cancel them
+    at once; the candidate holds the Lease and leads on its first quick renewal instead."""
+    log: list[str] = []
+    # Too slow: writes taking over renew_deadline - retry_period (2 s) but well within renew_deadline (3 s).
+    a = LeaderElector(
+        kube,
+        namespace=namespace,
+        name="test-lease",
+        identity="a",
+        lease_duration=4.0,
+        renew_deadline=3.0,
+        retry_period=1.0,
+        on_started_leading=lambda: log.append("a started"),
+        on_stopped_leading=lambda: log.append("a stopped"),
+    )
+    admin = sandbox.admin.aio
+    for verb in ("create", "update"):
+        await admin.add_latency(2.4, verb=verb, resource="leases", namespace=namespace)
+    task = asyncio.create_task(a.run())
+    try:
+        versions: set[str] = set()
+
+        async def renewed_twice_by_a() -> bool:
+            try:
+                lease = await kube.get(LEASES, namespace, "test-lease")
+            except ApiError:
+                return False
+            if lease["spec"].get("holderIdentity") == "a":
+                versions.add(lease["metadata"]["resourceVersion"])
+            return len(versions) >= 3
+
+        await eventually(renewed_twice_by_a, timeout=20, what="a to hold the Lease through slow writes")
+        assert not a.is_leader and log == []
+        await admin.clear_latency()
+        await eventually(lambda: a.is_leader, timeout=10, what="a to lead once its writes are quick")
+        assert log == ["a started"]
+    finally:
+        await admin.clear_latency()
+        await stop(task)
