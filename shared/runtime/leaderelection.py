@@ -117,9 +117,15 @@ class LeaderElector:
                 started = self._clock.monotonic()
                 if started < deadline and await self._attempt_within(deadline - started):
                     renewed_at = started
-                elif self._clock.monotonic() >= deadline:
+                    continue
+                # Someone else holds the Lease (edited by hand, or our clock ran slow): they lead now, so stop at
+                # once instead of retrying until the deadline.
+                taken = self._holder() not in ("", self.identity)
+                if taken or self._clock.monotonic() >= deadline:
                     self._log.warning(
                         "leader.lost",
+                        reason="taken" if taken else "deadline",
+                        holder=self._holder() or None,
                         seconds_since_renewal=round(self._clock.monotonic() - renewed_at, 3),
                         renew_deadline=self.renew_deadline,
                     )
@@ -198,6 +204,10 @@ class LeaderElector:
             self._log.info("leader.acquired", previous=holder or None, transitions=desired["leaseTransitions"])
         self._observe(updated)
         return True
+
+    def _holder(self) -> str:
+        """The holder of the Lease as last seen ("" if none or not seen yet)."""
+        return str((self._observed or {}).get("holderIdentity") or "")
 
     def _observe(self, lease: dict[str, Any]) -> None:
         self._observed = lease.get("spec") or {}

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import time
 
+from structlog.testing import capture_logs
+
 from sandbox.testing import SandboxHandle
 from shared.apiresource import LEASES
 from shared.runtime.client import ApiError, KubeClient
@@ -227,4 +229,22 @@ async def test_a_lease_taken_too_slowly_to_lead_is_held_without_leading(kube: Ku
         assert log == ["a started"]
     finally:
         await admin.clear_latency()
+        await stop(task)
+
+
+async def test_a_leader_that_sees_another_holder_steps_down_at_once(kube: KubeClient, namespace: str):
+    """Renewing until the deadline while the Lease names someone else would be two leaders for that long."""
+    log: list[str] = []
+    a = elector(kube, namespace, "a", log)
+    task = asyncio.create_task(a.run())
+    try:
+        await eventually(lambda: a.is_leader, what="a to lead")
+        lease = await kube.get(LEASES, namespace, "test-lease")
+        with capture_logs() as logs:
+            await kube.replace(LEASES, {**lease, "spec": {**lease["spec"], "holderIdentity": "intruder"}})
+            await eventually(lambda: not a.is_leader, timeout=10, what="a to step down")
+        lost = [entry for entry in logs if entry["event"] == "leader.lost"]
+        assert [(entry["reason"], entry["holder"]) for entry in lost] == [("taken", "intruder")]
+        assert log == ["a started", "a stopped"]
+    finally:
         await stop(task)
