@@ -23,6 +23,7 @@ from sandbox.client import AsyncSandboxAdmin
 from sandbox.stack import EXECUTION_NAMESPACE, USERS, Component
 from shared.models import PipelineRun
 from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.informer import WATCH_RESPONSE_TIMEOUT
 from shared.target import canonical_target
 from tests.chaos.plan import INVALID_SPEC, LoadPlan
 from tests.chaos.system import System
@@ -30,6 +31,7 @@ from tests.chaos.system import System
 PR = PipelineRun.RESOURCE
 
 CONTROLLER_USERS = (USERS["orchestrator"], USERS["executor"])
+STALLED_RESPONSE = WATCH_RESPONSE_TIMEOUT * 1.5  # how long a stalled watch would wait for headers: past the bound
 REQUEST_FAULTS = (
     "watch-drops",
     "watch-410",
@@ -39,6 +41,8 @@ REQUEST_FAULTS = (
     "lost-create-answers",
     "hung-watches",
     "latency",
+    "lease-latency",
+    "header-stalls",
 )
 SERVER_FAULTS = ("api-restart", "api-down")
 # Someone else's PipelineRun at a target's lock name (issue 18 item 5): the executor must never touch it.
@@ -107,6 +111,8 @@ class FaultInjector:
             "lost-create-answers": self._lost_create_answers,
             "hung-watches": self._hung_watches,
             "latency": self._latency,
+            "lease-latency": self._lease_latency,
+            "header-stalls": self._header_stalls,
             "api-restart": self._api_restart,
             "api-down": self._api_down,
             "kill-random": self._kill_random,
@@ -245,6 +251,28 @@ class FaultInjector:
         await self.admin.add_latency(delay)
         await asyncio.sleep(seconds)
         await self.admin.clear_latency()
+
+    async def _lease_latency(self, record: FaultRecord) -> None:
+        """The two-leader window (issue 18.1): one kind's Lease requests turn slow, renewals near or past the renew
+        deadline (10 s) - the leader must stop before its standby can count the Lease as expired, whoever of the
+        two leads next. Both replicas of a kind share a user, so both are slowed."""
+        kind = self.rng.choice(("orchestrator", "executor"))
+        get, update = self.rng.choice((0.5, 1.5, 3.0)), self.rng.choice((3.0, 6.0, 9.0))
+        seconds = round(self.rng.uniform(12.0, 20.0), 1)
+        record.detail.update(kind=kind, get=get, update=update, seconds=seconds)
+        user = USERS[kind]
+        await self.admin.add_latency(get, verb="get", resource="leases", user=user, lasting=seconds)
+        await self.admin.add_latency(update, verb="update", resource="leases", user=user, lasting=seconds)
+        await asyncio.sleep(seconds)
+
+    async def _header_stalls(self, record: FaultRecord) -> None:
+        """Watches whose response never starts (issue 18.2): one controller's watches are dropped and its re-watches
+        get no headers; it must give up after its 30 s response timeout and watch again."""
+        user, lasting = self._victim(), round(self.rng.uniform(2.0, 4.0), 1)
+        record.detail.update(user=user.rsplit(":", 1)[-1], seconds=lasting)
+        await self.admin.add_latency(STALLED_RESPONSE, verb="watch", user=user, lasting=lasting)
+        record.detail["dropped"] = await self.admin.drop_watches()
+        await asyncio.sleep(WATCH_RESPONSE_TIMEOUT + lasting + 1.0)  # until the stalled re-watches have been given up
 
     async def _api_restart(self, record: FaultRecord) -> None:
         await self.admin.restart()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -73,6 +74,9 @@ class Evidence:
     exits: list[Exit]
     stop_codes: dict[str, int]
     restarts: dict[str, int]  # component -> starts the harness asked for
+    logs: dict[str, str] = field(default_factory=dict)  # controller component -> its whole log
+    deaths: dict[str, list[float]] = field(default_factory=dict)  # component -> when each run was known dead
+    ended_at: float = 0.0  # when every process had stopped
 
 
 def _status(obj: KubeDict) -> KubeDict:
@@ -601,6 +605,54 @@ def check_shutdowns(evidence: Evidence) -> Check:
     return check
 
 
+def leading_intervals(log: str, deaths: list[float], ended_at: float) -> list[tuple[float, float]]:
+    """When one component led (wall clock), from its log's `leader.started_leading` / `leader.stopped_leading`; a
+    run that died leading (SIGKILL, crash) led until it was known dead, one still leading at the end until then."""
+    events: list[tuple[float, int]] = [(at, 0) for at in deaths]
+    for line in log.splitlines():
+        entry = _json(line)
+        if entry.get("event") in ("leader.started_leading", "leader.stopped_leading"):
+            at = datetime.fromisoformat(str(entry["timestamp"])).timestamp()
+            events.append((at, 1 if entry["event"] == "leader.started_leading" else 0))
+    intervals: list[tuple[float, float]] = []
+    since: float | None = None
+    for at, starts in sorted(events):
+        if starts and since is None:
+            since = at
+        elif not starts and since is not None:
+            intervals.append((since, at))
+            since = None
+    if since is not None:
+        intervals.append((since, max(ended_at, since)))
+    return intervals
+
+
+def check_one_leader_at_a_time(evidence: Evidence) -> Check:
+    """No instant with two replicas of one kind leading (issue 18.1): a leader stops before its standby may start."""
+    check = Check("never two leaders of one kind at once", "4.5")
+    for kind in ("orchestrator", "executor"):
+        led = [
+            (start, end, name)
+            for name, log in sorted(evidence.logs.items())
+            if name.startswith(f"{kind}-")
+            for start, end in leading_intervals(log, evidence.deaths.get(name, []), evidence.ended_at)
+        ]
+        led.sort()
+        check.looked_at += len(led)
+        for index, (_, end, name) in enumerate(led):
+            for other_start, other_end, other in led[index + 1 :]:
+                if other_start >= end:
+                    break
+                if other != name:
+                    check.fail(
+                        f"{other} led from {other_start:.3f} while {name} led until {end:.3f} "
+                        f"({min(end, other_end) - other_start:.3f} s of two leaders)"
+                    )
+    if not evidence.logs:
+        check.fail("no process logs to judge leadership by")
+    return check
+
+
 def _fold(values: list[str]) -> list[str]:
     folded: list[str] = []
     for value in values:
@@ -706,5 +758,6 @@ def run_checks(evidence: Evidence) -> list[Check]:
         check_foreign_runs(evidence),
         check_expiry_lag(evidence),
         check_shutdowns(evidence),
+        check_one_leader_at_a_time(evidence),
         check_processes(evidence),
     ]

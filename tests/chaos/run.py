@@ -150,6 +150,9 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         exits=system.exits,
         stop_codes=stop_codes,
         restarts={component.name: component.starts for component in system.components},
+        logs={component.name: component.log_text() for component in system.controllers},
+        deaths=system.deaths,
+        ended_at=system.stopped_at or time.time(),
     )
     _keep(directory, recorder, final, audit.records, injector.records)
     checks = run_checks(evidence)

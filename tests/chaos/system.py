@@ -115,6 +115,8 @@ class System:
         self.tekton = self.stack.tekton("tekton", duration=1.0)
         self.held: set[str] = set()  # components the harness has stopped on purpose
         self.exits: list[Exit] = []
+        self.deaths: dict[str, list[float]] = {}  # component -> when each of its runs was known dead (wall clock)
+        self.stopped_at: float | None = None
         self.lag: dict[tuple[str, int], Histogram] = {}
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -144,7 +146,9 @@ class System:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
         await self.scrape_all()
-        return await asyncio.to_thread(self.stack.stop)
+        codes = await asyncio.to_thread(self.stack.stop)
+        self.stopped_at = time.time()
+        return codes
 
     # -- leadership -----------------------------------------------------------------------------------------
     async def is_leader(self, component: Component) -> bool:
@@ -170,12 +174,16 @@ class System:
     async def kill(self, component: Component) -> int:
         self.held.add(component.name)
         await self.scrape(component)
-        return await asyncio.to_thread(component.kill)
+        code = await asyncio.to_thread(component.kill)
+        self.deaths.setdefault(component.name, []).append(time.time())
+        return code
 
     async def terminate(self, component: Component) -> int:
         self.held.add(component.name)
         await self.scrape(component)
-        return await asyncio.to_thread(component.terminate, 15.0)
+        code = await asyncio.to_thread(component.terminate, 15.0)
+        self.deaths.setdefault(component.name, []).append(time.time())
+        return code
 
     async def restart(self, component: Component, *, ready: bool = True) -> None:
         component.start()
@@ -200,6 +208,7 @@ class System:
             for component in self.components:
                 if component.name not in self.held and not component.running and component.process is not None:
                     self.exits.append(Exit(component.name, component.returncode(), time.time()))
+                    self.deaths.setdefault(component.name, []).append(self.exits[-1].at)
                     component.start()
             await self.scrape_all()
 
