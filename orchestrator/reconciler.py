@@ -25,7 +25,6 @@ from orchestrator.routing import (
     TIME_BASED_REASONS,
     UNBLOCK_ANNOTATION,
     Decision,
-    RoutingSettings,
     Verdict,
     record_failure,
     route,
@@ -102,12 +101,7 @@ class RemediationReconciler:
         self._requests = requests
         self._executions = executions
         self._settings = settings
-        self._routing = RoutingSettings(
-            consecutive_failure_threshold=settings.consecutive_failure_threshold,
-            consecutive_failure_cooldown=settings.consecutive_failure_cooldown,
-            recently_remediated_cooldown=settings.recently_remediated_cooldown,
-            backoff=settings.backoff(),
-        )
+        self._routing = settings.routing()
         self._clock = clock
         self._events = events
         self._metrics = metrics

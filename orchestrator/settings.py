@@ -7,6 +7,7 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from orchestrator.routing import RoutingSettings
 from shared.backoff import Backoff
 from shared.settings import ControllerSettings, PositiveDuration
 
@@ -43,3 +44,12 @@ class OrchestratorSettings(ControllerSettings):
 
     def backoff(self) -> Backoff:
         return Backoff(self.backoff_base, self.backoff_max, self.backoff_multiplier, self.backoff_jitter_percent)
+
+    def routing(self) -> RoutingSettings:
+        """What routing reads; the reconciler and `kubectl kubernaut explain` both take it from here."""
+        return RoutingSettings(
+            consecutive_failure_threshold=self.consecutive_failure_threshold,
+            consecutive_failure_cooldown=self.consecutive_failure_cooldown,
+            recently_remediated_cooldown=self.recently_remediated_cooldown,
+            backoff=self.backoff(),
+        )
