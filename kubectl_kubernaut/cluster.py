@@ -13,6 +13,7 @@ against the calls recorded in the sandbox's audit log):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ class Cluster:
     async def connect(cls, kubeconfig: Path | None, context: str | None) -> Cluster:
         """The kubeconfig as kubectl reads it: --kubeconfig, else $KUBECONFIG (a list of files), else
         ~/.kube/config; --context, else the current context."""
+        files = [kubeconfig] if kubeconfig else _default_kubeconfigs()
+        if not any(path.is_file() for path in files):
+            raise PluginError(
+                f"no kubeconfig: {', '.join(map(str, files))} does not exist (use --kubeconfig or set KUBECONFIG)"
+            )
         configuration = Configuration()
         try:
             loader = await load_kube_config(
@@ -174,6 +180,12 @@ class Cluster:
         if error.conflict:
             return error
         return PluginError(f"{verb} {what}{where}: {error.status} {error.reason}: {_one_line(error.message)}")
+
+
+def _default_kubeconfigs() -> list[Path]:
+    """$KUBECONFIG's files, else ~/.kube/config (kubectl's loading rules)."""
+    listed = [Path(part).expanduser() for part in os.environ.get("KUBECONFIG", "").split(os.pathsep) if part]
+    return listed or [Path("~/.kube/config").expanduser()]
 
 
 def _one_line(text: str) -> str:
