@@ -1,14 +1,17 @@
 """Routing (SPEC 4.2 and 4.3): may this RemediationRequest's workflow run now, later, or never?
 
 Pure: a function of the request, a read-only view of the cache, the time and the settings. No awaits, no client.
-The checks run in the table's order and the first that matches decides:
+The checks run in the order of the table `CHECKS` (numbers as in SPEC 4.2) and the first that matches decides:
 
   1 PreviousExecutionFailed  target       last WFE on the target failed during execution, not acknowledged -> Failed
   2 DuplicateInProgress      fingerprint  an older live RR has the same fingerprint          -> Blocked (event)
-  3 ConsecutiveFailures      fingerprint  >= threshold failures in a row, last one recent    -> Blocked until
-  4 ResourceBusy             target       a live WFE is on the target                        -> Blocked (event)
-  5 RecentlyRemediated       target+wf    same workflow completed on the target recently     -> Blocked until
-  6 ExponentialBackoff       fingerprint  the fingerprint's nextAllowedExecution is ahead    -> Blocked until
+  4 ConsecutiveFailures      fingerprint  >= threshold failures in a row, last one recent    -> Blocked until
+  5 ResourceBusy             target       a live WFE is on the target                        -> Blocked (event)
+  6 RecentlyRemediated       target+wf    same workflow completed on the target recently     -> Blocked until
+  7 ExponentialBackoff       fingerprint  the fingerprint's nextAllowedExecution is ahead    -> Blocked until
+
+`route` is the fast path (it stops at the first match); `explain` evaluates every check and reports the facts
+behind each answer (for `kubectl kubernaut explain`). Both run the same check functions, so they cannot disagree.
 
 Duplicates come before the breaker on purpose: while one RR of a fingerprint is alive, later ones wait on it and
 inherit its outcome instead of each raising its own block and notice.
@@ -16,7 +19,7 @@ inherit its outcome instead of each raising its own block and notice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -169,6 +172,10 @@ def _order(request: Request) -> tuple[datetime, str]:
     return (request.created, request.name)
 
 
+def _time(value: datetime | None) -> str | None:
+    return format_time(value) if value is not None else None
+
+
 @dataclass(frozen=True, slots=True)
 class FailureChain:
     """A fingerprint's failure history, read from its newest executed request."""
@@ -192,6 +199,204 @@ def failure_chain(executed: Iterable[Request]) -> FailureChain:
     )
 
 
+Facts = dict[str, str | int | bool | None]
+"""What a check looked at, JSON-ready (times in RFC 3339). Filled only when someone asks (`explain`)."""
+
+
+class _Inputs:
+    """What the checks read, each lookup done once and only when a check first needs it."""
+
+    __slots__ = ("_chain", "_executions", "fingerprint", "name", "namespace", "now", "rr", "settings", "target", "view")
+
+    def __init__(self, rr: RemediationRequest, view: RoutingView, now: datetime, settings: RoutingSettings) -> None:
+        self.rr = rr
+        self.view = view
+        self.now = now
+        self.settings = settings
+        self.namespace = rr.metadata.namespace or ""
+        self.name = rr.metadata.name or ""
+        self.target = rr.spec.target_resource.canonical
+        self.fingerprint = rr.spec.signal_fingerprint
+        self._executions: list[Execution] | None = None
+        self._chain: FailureChain | None = None
+
+    @property
+    def executions(self) -> list[Execution]:
+        """Every WorkflowExecution on the target."""
+        if self._executions is None:
+            self._executions = list(self.view.executions_on_target(self.target))
+        return self._executions
+
+    @property
+    def chain(self) -> FailureChain:
+        if self._chain is None:
+            self._chain = failure_chain(self.view.executed_requests(self.namespace, self.fingerprint))
+        return self._chain
+
+
+def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """1: the target may have been left half-changed; a human must look first."""
+    last = _newest(i.executions)
+    if facts is not None:
+        facts.update(
+            target=i.target,
+            lastWorkflowExecution=last.key if last else None,
+            lastWorkflowExecutionPhase=str(last.phase) if last and last.phase else None,
+            lastWorkflowExecutionCompleted=_time(last.completion_time) if last else None,
+            wasExecutionFailure=last.was_execution_failure if last else None,
+            acknowledged=last.acknowledged if last else None,
+        )
+    if last is None or last.phase is not ExecutionPhase.FAILED or not last.was_execution_failure or last.acknowledged:
+        return None
+    return Decision.skipped(
+        SkipReason.PREVIOUS_EXECUTION_FAILED,
+        f"the last workflow on {i.target} ({last.key}) failed during execution; acknowledge it with the "
+        f"{ACKNOWLEDGED_ANNOTATION} annotation or delete it once the target has been checked",
+        blocking_workflow_execution=last.key,
+        incident=last.key,
+    )
+
+
+def _duplicate_in_progress(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """2: the oldest live request of the fingerprint goes first; the others inherit from it."""
+    me = (i.rr.metadata.creation_timestamp or i.now, i.name)
+    live = [r for r in i.view.live_requests(i.namespace, i.fingerprint) if r.name != i.name]
+    older = [r for r in live if _order(r) < me]
+    original = min(older, key=_order, default=None)
+    if facts is not None:
+        facts.update(
+            fingerprint=i.fingerprint,
+            liveRequests=len(live),
+            olderLiveRequests=len(older),
+            duplicateOf=original.name if original else None,
+            duplicateOfCreated=_time(original.created) if original else None,
+        )
+    if original is None:
+        return None
+    return Decision.blocked(
+        BlockReason.DUPLICATE_IN_PROGRESS,
+        # No phase of the original here: it goes stale, and re-routing would rewrite the status for it.
+        f"duplicate of {original.name}, an older request of the same signal; this request inherits its outcome",
+        duplicate_of=original.name,
+    )
+
+
+def _consecutive_failures(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """4: a circuit breaker per fingerprint."""
+    chain, settings = i.chain, i.settings
+    until = chain.last_failure + settings.consecutive_failure_cooldown if chain.last_failure else None
+    if facts is not None:
+        facts.update(
+            fingerprint=i.fingerprint,
+            consecutiveFailureCount=chain.count,
+            threshold=settings.consecutive_failure_threshold,
+            lastFailedRequest=chain.source,
+            lastFailure=_time(chain.last_failure),
+            cooldownEnds=_time(until),
+        )
+    if until is None or chain.count < settings.consecutive_failure_threshold or i.now >= until:
+        return None
+    return Decision.blocked(
+        BlockReason.CONSECUTIVE_FAILURES,
+        f"{chain.count} consecutive failures of this signal (last in {chain.source}); cooldown until "
+        f"{format_time(until)}",
+        until=until,
+        incident=f"{i.fingerprint}@{format_time(chain.last_failure or until)}",
+    )
+
+
+def _resource_busy(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """5: never two executions on one target."""
+    live = [e for e in i.executions if e.live]
+    busy = _newest(live)
+    if facts is not None:
+        facts.update(
+            target=i.target,
+            liveWorkflowExecutions=len(live),
+            blockingWorkflowExecution=busy.key if busy else None,
+            blockingWorkflowExecutionPhase=str(busy.phase) if busy and busy.phase else None,
+        )
+    if busy is None:
+        return None
+    return Decision.blocked(
+        BlockReason.RESOURCE_BUSY,
+        f"another workflow ({busy.key}) is running on {i.target}",
+        blocking_workflow_execution=busy.key,
+    )
+
+
+def _recently_remediated(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """6: let the last fix settle before running the same workflow again."""
+    workflow_id = i.rr.spec.workflow_ref.workflow_id
+    completed = [
+        e
+        for e in i.executions
+        if e.phase is ExecutionPhase.COMPLETED and e.workflow_id == workflow_id and e.completion_time is not None
+    ]
+    latest = max(completed, key=lambda e: (e.completion_time or e.created, e.name), default=None)
+    finished = latest.completion_time if latest else None
+    until = finished + i.settings.recently_remediated_cooldown if finished else None
+    if facts is not None:
+        facts.update(
+            target=i.target,
+            workflowId=workflow_id,
+            lastCompletion=latest.key if latest else None,
+            lastCompletionTime=_time(finished),
+            cooldownEnds=_time(until),
+        )
+    if latest is None or finished is None or until is None or i.now >= until:
+        return None
+    return Decision.blocked(
+        BlockReason.RECENTLY_REMEDIATED,
+        f"{workflow_id} completed on {i.target} at {format_time(finished)} ({latest.key}); cooldown until "
+        f"{format_time(until)}",
+        until=until,
+        blocking_workflow_execution=latest.key,
+    )
+
+
+def _exponential_backoff(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """7: the fingerprint failed recently; wait before trying again."""
+    chain = i.chain
+    if facts is not None:
+        facts.update(
+            fingerprint=i.fingerprint,
+            consecutiveFailureCount=chain.count,
+            lastFailedRequest=chain.source,
+            nextAllowedExecution=_time(chain.next_allowed_execution),
+        )
+    if chain.next_allowed_execution is None or i.now >= chain.next_allowed_execution:
+        return None
+    return Decision.blocked(
+        BlockReason.EXPONENTIAL_BACKOFF,
+        f"{chain.count} recent failure(s) of this signal (last in {chain.source}); next attempt at "
+        f"{format_time(chain.next_allowed_execution)}",
+        until=chain.next_allowed_execution,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One row of SPEC 4.2. `evaluate` answers the decision when the check matches, else None, and fills `facts`
+    when given a dict (explain) - one implementation for both the fast path and the explanation."""
+
+    name: str
+    evaluate: Callable[[_Inputs, Facts | None], Decision | None]
+    time_based: bool = False
+    """Skipped by a manual unblock (`kubernaut.ai/unblock`); the safety checks never are."""
+
+
+# The routing table, in SPEC 4.2 order: the first check that matches decides. A new check is one row here.
+CHECKS: tuple[Check, ...] = (
+    Check(SkipReason.PREVIOUS_EXECUTION_FAILED.value, _previous_execution_failed),
+    Check(BlockReason.DUPLICATE_IN_PROGRESS.value, _duplicate_in_progress),
+    Check(BlockReason.CONSECUTIVE_FAILURES.value, _consecutive_failures, time_based=True),
+    Check(BlockReason.RESOURCE_BUSY.value, _resource_busy),
+    Check(BlockReason.RECENTLY_REMEDIATED.value, _recently_remediated, time_based=True),
+    Check(BlockReason.EXPONENTIAL_BACKOFF.value, _exponential_backoff, time_based=True),
+)
+
+
 def route(
     rr: RemediationRequest,
     view: RoutingView,
@@ -200,103 +405,62 @@ def route(
     *,
     bypass_time_blocks: bool = False,
 ) -> Decision:
-    """Decide for `rr`. With `bypass_time_blocks` (manual unblock) the cooldown and backoff checks (3, 5, 6) are
-    skipped; the safety checks (manual review, duplicates, one execution per target) never are."""
-    namespace = rr.metadata.namespace or ""
-    name = rr.metadata.name or ""
-    target = rr.spec.target_resource.canonical
-    fingerprint = rr.spec.signal_fingerprint
-    executions = list(view.executions_on_target(target))
-
-    # 1 PreviousExecutionFailed: the target may have been left half-changed; a human must look first.
-    last = _newest(executions)
-    if (
-        last is not None
-        and last.phase is ExecutionPhase.FAILED
-        and last.was_execution_failure
-        and not last.acknowledged
-    ):
-        return Decision.skipped(
-            SkipReason.PREVIOUS_EXECUTION_FAILED,
-            f"the last workflow on {target} ({last.key}) failed during execution; acknowledge it with the "
-            f"{ACKNOWLEDGED_ANNOTATION} annotation or delete it once the target has been checked",
-            blocking_workflow_execution=last.key,
-            incident=f"{last.key}",
-        )
-
-    # 2 DuplicateInProgress: the oldest live request of the fingerprint goes first; the others inherit from it.
-    created = rr.metadata.creation_timestamp or now
-    me = (created, name)
-    older = [r for r in view.live_requests(namespace, fingerprint) if r.name != name and _order(r) < me]
-    if older:
-        original = min(older, key=_order)
-        return Decision.blocked(
-            BlockReason.DUPLICATE_IN_PROGRESS,
-            # No phase of the original here: it goes stale, and re-routing would rewrite the status for it.
-            f"duplicate of {original.name}, an older request of the same signal; this request inherits its outcome",
-            duplicate_of=original.name,
-        )
-
-    chain = failure_chain(view.executed_requests(namespace, fingerprint))
-
-    # 3 ConsecutiveFailures: a circuit breaker per fingerprint.
-    if (
-        not bypass_time_blocks
-        and chain.last_failure is not None
-        and chain.count >= settings.consecutive_failure_threshold
-        and now < chain.last_failure + settings.consecutive_failure_cooldown
-    ):
-        until = chain.last_failure + settings.consecutive_failure_cooldown
-        return Decision.blocked(
-            BlockReason.CONSECUTIVE_FAILURES,
-            f"{chain.count} consecutive failures of this signal (last in {chain.source}); cooldown until "
-            f"{format_time(until)}",
-            until=until,
-            incident=f"{fingerprint}@{format_time(chain.last_failure)}",
-        )
-
-    # 4 ResourceBusy: never two executions on one target.
-    busy = _newest(e for e in executions if e.live)
-    if busy is not None:
-        return Decision.blocked(
-            BlockReason.RESOURCE_BUSY,
-            f"another workflow ({busy.key}) is running on {target}",
-            blocking_workflow_execution=busy.key,
-        )
-
-    workflow_id = rr.spec.workflow_ref.workflow_id
-    if not bypass_time_blocks:
-        # 5 RecentlyRemediated: let the last fix settle before running the same workflow again.
-        cooldown = settings.recently_remediated_cooldown
-        recent = [
-            e
-            for e in executions
-            if e.phase is ExecutionPhase.COMPLETED
-            and e.workflow_id == workflow_id
-            and e.completion_time is not None
-            and now < e.completion_time + cooldown
-        ]
-        if recent:
-            latest = max(recent, key=lambda e: (e.completion_time or e.created, e.name))
-            until = (latest.completion_time or now) + cooldown
-            return Decision.blocked(
-                BlockReason.RECENTLY_REMEDIATED,
-                f"{workflow_id} completed on {target} at {format_time(latest.completion_time or now)} "
-                f"({latest.key}); cooldown until {format_time(until)}",
-                until=until,
-                blocking_workflow_execution=latest.key,
-            )
-
-        # 6 ExponentialBackoff: the fingerprint failed recently; wait before trying again.
-        if chain.next_allowed_execution is not None and now < chain.next_allowed_execution:
-            return Decision.blocked(
-                BlockReason.EXPONENTIAL_BACKOFF,
-                f"{chain.count} recent failure(s) of this signal (last in {chain.source}); next attempt at "
-                f"{format_time(chain.next_allowed_execution)}",
-                until=chain.next_allowed_execution,
-            )
-
+    """Decide for `rr`: the first check of the table that matches decides, later ones are not evaluated. With
+    `bypass_time_blocks` (manual unblock) the time-based checks are skipped; the safety checks (manual review,
+    duplicates, one execution per target) never are."""
+    inputs = _Inputs(rr, view, now, settings)
+    for check in CHECKS:
+        if bypass_time_blocks and check.time_based:
+            continue
+        decision = check.evaluate(inputs, None)
+        if decision is not None:
+            return decision
     return Decision.execute()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One check of the table, evaluated, with the facts behind its answer (match or not)."""
+
+    check: str
+    """The SPEC 4.2 name, e.g. "PreviousExecutionFailed"."""
+    matched: bool
+    """Whether the check's condition holds now. A bypassed check may match and still not decide."""
+    facts: Mapping[str, str | int | bool | None]
+    decision: Decision | None
+    """What the check decides (or, bypassed, would decide) when matched, else None."""
+    bypassed: bool = False
+    """A time-based check skipped by manual unblock: it took no part in the decision."""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    checks: tuple[CheckResult, ...]
+    """Every check of the table, in table order, each evaluated."""
+    decision: Decision
+    """Always what `route` decides for the same inputs."""
+
+
+def explain(
+    rr: RemediationRequest,
+    view: RoutingView,
+    now: datetime,
+    settings: RoutingSettings,
+    *,
+    bypass_time_blocks: bool = False,
+) -> Explanation:
+    """Every check of the table evaluated for `rr`, with its facts, and the decision `route` takes."""
+    inputs = _Inputs(rr, view, now, settings)
+    results = []
+    decision: Decision | None = None
+    for check in CHECKS:
+        facts: Facts = {}
+        found = check.evaluate(inputs, facts)
+        bypassed = bypass_time_blocks and check.time_based
+        results.append(CheckResult(check.name, found is not None, facts, found, bypassed))
+        if decision is None and not bypassed:
+            decision = found
+    return Explanation(tuple(results), decision or Decision.execute())
 
 
 def record_failure(
