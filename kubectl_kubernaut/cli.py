@@ -168,8 +168,6 @@ async def _executions(cluster: Cluster, namespace: str) -> tuple[list[KubeDict],
 
 async def _settings(cluster: Cluster, source: str) -> SettingsOrigin:
     namespace, _, name = source.partition("/")
-    if not namespace or not name or "/" in name:
-        raise UsageError(f"--settings-from takes NAMESPACE/DEPLOYMENT, got {source!r}")
     try:
         deployment = await cluster.client.get(DEPLOYMENTS, namespace, name)
     except ApiError as error:
@@ -269,21 +267,39 @@ def _chain(obj: KubeDict) -> list[str]:
     return ["completions of this signal on this target before the request's creation no longer count (SPEC 4.9)"]
 
 
-async def _ack(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+def _ack_target(args: argparse.Namespace) -> tuple[Any, str, str, Callable[[KubeDict], list[str]], str]:
+    """What `ack` annotates: (resource, name, annotation, check, action)."""
     what, rest = args.what.lower(), args.rest
     if what in WFE_WORDS and len(rest) == 1:
-        return await _annotate(cluster, args, WFE, rest[0], ACKNOWLEDGED_ANNOTATION, _failed_execution, "acknowledged")
+        return WFE, rest[0], ACKNOWLEDGED_ANNOTATION, _failed_execution, "acknowledged"
     if what == "chain" and len(rest) == 2:
         name = _name(rest[0], rest[1], RR_WORDS, "rr")
-        return await _annotate(
-            cluster, args, RR, name, INEFFECTIVE_CHAIN_ACKNOWLEDGED_ANNOTATION, _chain, "chain acknowledged"
-        )
+        return RR, name, INEFFECTIVE_CHAIN_ACKNOWLEDGED_ANNOTATION, _chain, "chain acknowledged"
     raise UsageError("usage: ack wfe NAME --reason TEXT, or ack chain rr NAME --reason TEXT")
+
+
+async def _ack(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+    resource, name, key, check, action = _ack_target(args)
+    return await _annotate(cluster, args, resource, name, key, check, action)
 
 
 async def _unblock(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     name = _name(args.kind, args.name, RR_WORDS, "rr")
     return await _annotate(cluster, args, RR, name, UNBLOCK_ANNOTATION, _blocked, "unblocked")
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    """Refuse a bad command line before asking any cluster."""
+    if args.all_namespaces and args.verb != "status":
+        raise UsageError("-A/--all-namespaces applies to status only")
+    if args.verb in ("explain", "unblock"):
+        _name(args.kind, args.name, RR_WORDS, "rr")
+    if args.verb == "ack":
+        _ack_target(args)
+    if args.verb == "explain":
+        namespace, _, name = args.settings_from.partition("/")
+        if not namespace or not name or "/" in name:
+            raise UsageError(f"--settings-from takes NAMESPACE/DEPLOYMENT, got {args.settings_from!r}")
 
 
 VERBS: dict[str, Callable[[Cluster, argparse.Namespace], Awaitable[dict[str, Any]]]] = {
@@ -296,8 +312,7 @@ RENDER = {"explain": render.explain, "status": render.status, "ack": render.anno
 
 
 async def _run(args: argparse.Namespace) -> dict[str, Any]:
-    if args.all_namespaces and args.verb != "status":
-        raise UsageError("-A/--all-namespaces applies to status only")
+    _check_usage(args)
     cluster = await Cluster.connect(args.kubeconfig, args.context)
     try:
         return await VERBS[args.verb](cluster, args)

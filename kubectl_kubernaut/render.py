@@ -71,7 +71,15 @@ def _left(seconds: int | None) -> str:
 
 
 def _facts(facts: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in facts.items() if value is not None) or "-"
+    """key=value of every fact known; a fingerprint shortened as git shortens hashes (-o json has it whole)."""
+    shown = []
+    for key, value in facts.items():
+        if value is None:
+            continue
+        if key == "fingerprint" and isinstance(value, str) and len(value) > 12:
+            value = value[:12]
+        shown.append(f"{key}={value}")
+    return ", ".join(shown) or "-"
 
 
 def _decision(decision: dict[str, Any], style: Style) -> str:
@@ -93,7 +101,7 @@ def explain(report: dict[str, Any], style: Style) -> list[str]:
     lines = [
         f"{style.bold('RemediationRequest ' + request['namespace'] + '/' + request['name'])}: {state}",
         f"  target {request.get('target')}, workflow {request.get('workflowId')}, fingerprint "
-        f"{str(request.get('fingerprint'))[:12]}..., created {request.get('created')}",
+        f"{str(request.get('fingerprint'))[:12]}, created {request.get('created')}",
     ]
     if settings["source"] == "deployment":
         lines.append(f"  settings: from Deployment {settings['deployment']}")
