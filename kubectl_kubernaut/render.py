@@ -76,9 +76,8 @@ def _facts(facts: dict[str, Any]) -> str:
     for key, value in facts.items():
         if value is None:
             continue
-        if key == "fingerprint" and isinstance(value, str) and len(value) > 12:
-            value = value[:12]
-        shown.append(f"{key}={value}")
+        short = value[:12] if key == "fingerprint" and isinstance(value, str) else value
+        shown.append(f"{key}={short}")
     return ", ".join(shown) or "-"
 
 
