@@ -24,6 +24,7 @@ from sandbox.stack import free_port
 from sandbox.testing import SandboxHandle
 from shared.kubetime import parse_time
 from shared.runtime.client import KubeClient
+from tests import factories
 from tests.integration.helpers import eventually
 from tests.integration.plugin.conftest import (
     BIN,
@@ -268,7 +269,7 @@ async def test_unblock_previews_with_explain_then_reroutes_at_once(
     assert done["action"] == "unblocked" and done["annotation"] == UNBLOCK
     value = json.loads((await scene.get("new"))["metadata"]["annotations"][UNBLOCK])
     assert value["by"] == "sandbox-admin" and value["reason"] == "the fix did not hold" and value["at"]
-    assert value["via"] == done["identitySource"] == "kubeconfig"  # the sandbox serves no SelfSubjectReview
+    assert value["via"] == done["identitySource"] == "SelfSubjectReview"
     await scene.phase("new", "Executing")
 
     again = await plugin("unblock", "rr", "new")
@@ -520,3 +521,22 @@ async def test_kubectl_finds_the_plugin_on_the_path(
 
 async def _get(scene: Scene, resource: Any, name: str) -> dict[str, Any]:
     return await scene.kube.get(resource, scene.namespace, name)
+
+
+async def test_who_is_the_servers_answer_else_the_kubeconfigs_user(
+    scene: Scene, plugin: Plugin, sandbox: SandboxHandle
+):
+    """No orchestrator here: the test writes the statuses it would write."""
+    await scene.kube.create(WFE, factories.workflow_execution("old", scene.namespace))
+    await scene.fail("old", was_execution_failure=True)
+    await scene.request("blocked", fingerprint_seed="blocked")
+    await scene.kube.patch_status(RR, scene.namespace, "blocked", {"phase": "Blocked", "blockReason": "ResourceBusy"})
+    alice = sandbox.kubeconfig_for("alice@example.com")
+    done = await plugin.json("ack", "wfe", "old", "--reason", "r", kubeconfig=alice)
+    assert (done["by"], done["identitySource"]) == ("alice@example.com", "SelfSubjectReview")
+
+    # A server without SelfSubjectReview (before 1.28): the kubeconfig context's user, which names it so.
+    sandbox.admin.fail_requests(code=404, count=1, resource="selfsubjectreviews", user="alice@example.com")
+    done = await plugin.json("unblock", "rr", "blocked", kubeconfig=alice)
+    assert (done["by"], done["identitySource"]) == ("alice@example.com", "kubeconfig")
+    assert json.loads(done["value"])["via"] == "kubeconfig"
