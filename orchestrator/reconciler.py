@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from orchestrator import notifications
+from orchestrator.dryrun import is_dry_run, would_run
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import (
     TIME_BASED_REASONS,
@@ -79,6 +80,7 @@ class _Change:
     decision: Decision | None = None
     requeue: Result | None = None
     expired: BlockReason | None = None  # the time-based block this change ends at its expiry
+    dry_run: bool = False  # a dry run completed where production would have created a WorkflowExecution
 
 
 def workflow_execution_name(rr_name: str) -> str:
@@ -107,7 +109,10 @@ class RemediationReconciler:
             consecutive_failure_cooldown=settings.consecutive_failure_cooldown,
             recently_remediated_cooldown=settings.recently_remediated_cooldown,
             backoff=settings.backoff(),
+            ineffective_chain_threshold=settings.ineffective_chain_threshold,
+            ineffective_window=settings.ineffective_window,
         )
+        self._dry_run_namespaces = frozenset(settings.dry_run_namespaces)
         self._clock = clock
         self._events = events
         self._metrics = metrics
@@ -269,6 +274,10 @@ class RemediationReconciler:
             if own is not None:
                 return self._executing(rr, status, now, own, created=False)
             decision = route(rr, self.view, now, self._routing, bypass_time_blocks=bypass_time_blocks)
+            if decision.ineffective_count is not None:
+                status.ineffective_count = decision.ineffective_count or None
+            if decision.verdict is Verdict.EXECUTE and self._dry_run(rr):
+                return self._complete_dry_run(rr, status, now, decision)
             if decision.verdict is Verdict.EXECUTE:
                 created = await self._create_execution(rr, target, now)
                 change = self._executing(rr, status, now, created, created=True)
@@ -277,6 +286,33 @@ class RemediationReconciler:
         if decision.verdict is Verdict.SKIP:
             return await self._skip(rr, status, now, decision)
         return await self._block(rr, status, now, decision)
+
+    def _dry_run(self, rr: RemediationRequest) -> bool:
+        return is_dry_run(rr, everywhere=self._settings.dry_run, namespaces=self._dry_run_namespaces)
+
+    def _complete_dry_run(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
+    ) -> _Change:
+        """SPEC 4.8: where production would create a WorkflowExecution, end Completed/DryRun naming what would have
+        run. Written under the target's lock, so the next decision on the target sees it (through the cache) as a
+        completion of the workflow: RecentlyRemediated and the chain count read it; nothing is ever busy."""
+        self._clear_block(status, keep_duplicate_of=False)
+        was_blocked = status.phase is RemediationPhase.BLOCKED
+        status.phase = RemediationPhase.COMPLETED
+        status.outcome = Outcome.DRY_RUN
+        status.completion_time = now
+        status.message = would_run(rr)
+        generation = rr.metadata.generation
+        status.conditions = set_condition(
+            status.conditions, "Routed", "True", "DryRun", status.message, now, generation
+        )
+        status.conditions = set_condition(
+            status.conditions, "Blocked", "False", "Unblocked" if was_blocked else "NotBlocked", "", now, generation
+        )
+        status.conditions = set_condition(
+            status.conditions, "Succeeded", "True", "DryRun", status.message, now, generation
+        )
+        return _Change(status, event=("Normal", "DryRun", status.message), decision=decision, dry_run=True)
 
     async def _own_execution(self, rr: RemediationRequest, target: str) -> KubeDict | None:
         """This request's WorkflowExecution if it exists (we may have created it before a crash or lost answer)."""
@@ -418,8 +454,13 @@ class RemediationReconciler:
     async def _skip(
         self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
     ) -> _Change:
-        assert isinstance(decision.reason, SkipReason) and decision.blocking_workflow_execution
-        await self._notify(rr, status, notifications.manual_review(rr, decision.blocking_workflow_execution))
+        assert isinstance(decision.reason, SkipReason)
+        if decision.reason is SkipReason.INEFFECTIVE_CHAIN:
+            notice = notifications.ineffective_chain(rr, decision.incident or rr.key, decision.message)
+        else:
+            assert decision.blocking_workflow_execution
+            notice = notifications.manual_review(rr, decision.blocking_workflow_execution)
+        await self._notify(rr, status, notice)
         change = self._fail(
             status,
             now,
@@ -592,9 +633,11 @@ class RemediationReconciler:
             )
         if change.decision is not None:
             decision = change.decision
-            self._metrics.routing_decisions_total.labels(
-                namespace, decision.verdict.value, decision.reason.value if decision.reason else ""
-            ).inc()
+            verdict = "DryRun" if change.dry_run else decision.verdict.value
+            reason = "" if change.dry_run or decision.reason is None else decision.reason.value
+            self._metrics.routing_decisions_total.labels(namespace, verdict, reason).inc()
+            if change.dry_run:
+                log.info("rr.dry_run", message=change.status.message)
         if change.event is not None:
             type_, reason, message = change.event
             self._events.event(updated, "Warning" if type_ == "Warning" else "Normal", reason, message)
