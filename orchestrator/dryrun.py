@@ -12,6 +12,8 @@ import orjson
 from shared.models import RemediationRequest
 
 DRY_RUN_ANNOTATION = "kubernaut.ai/dry-run"
+DRY_RUN_DECISION = "DryRun"
+"""The `decision` label of routing_decisions_total for a dry-run completion (routing itself decided Execute)."""
 _PARAMETERS_SHOWN = 16384
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from orchestrator import notifications
-from orchestrator.dryrun import is_dry_run, would_run
+from orchestrator.dryrun import DRY_RUN_DECISION, is_dry_run, would_run
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import (
     TIME_BASED_REASONS,
@@ -633,7 +633,7 @@ class RemediationReconciler:
             )
         if change.decision is not None:
             decision = change.decision
-            verdict = "DryRun" if change.dry_run else decision.verdict.value
+            verdict = DRY_RUN_DECISION if change.dry_run else decision.verdict.value
             reason = "" if change.dry_run or decision.reason is None else decision.reason.value
             self._metrics.routing_decisions_total.labels(namespace, verdict, reason).inc()
             if change.dry_run:
