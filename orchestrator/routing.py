@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -84,6 +84,8 @@ class Request:
     outcome: Outcome | None
     consecutive_failure_count: int
     next_allowed_execution: datetime | None
+    start_time: datetime | None = None
+    """When it was first routed (status.startTime); None while it never was."""
 
     @property
     def live(self) -> bool:
@@ -193,12 +195,19 @@ def _newest(items: Iterable[Execution]) -> Execution | None:
     return max(items, key=lambda e: (e.created, e.name), default=None)
 
 
-def _order(request: Request) -> tuple[datetime, str]:
-    return (request.created, request.name)
-
-
 def _time(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
+
+
+_NO_TIME = datetime.min.replace(tzinfo=UTC)
+_ROUTED, _ROUTING_NOW, _UNROUTED = 0, 1, 2
+
+
+def _order(request: Request) -> tuple[datetime, int, datetime, str]:
+    """SPEC 4.2 check 2, oldest first: creationTimestamp (one-second resolution), then who was routed first
+    (status.startTime; routed before unrouted), then the name, which decides only between two unrouted requests."""
+    rank = _ROUTED if request.start_time is not None else _UNROUTED
+    return (request.created, rank, request.start_time or _NO_TIME, request.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +268,10 @@ class _Inputs:
         self._ineffective: IneffectiveChain | None = None
 
     @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
     def executions(self) -> list[Execution]:
         """Every WorkflowExecution on the target."""
         if self._executions is None:
@@ -316,17 +329,24 @@ def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | No
 
 def _duplicate_in_progress(i: _Inputs, facts: Facts | None) -> Decision | None:
     """2: the oldest live request of the fingerprint goes first; the others inherit from it."""
-    me = (i.rr.metadata.creation_timestamp or i.now, i.name)
+    # Routed before: its startTime places it. Routed for the first time now: after every request already routed and
+    # before every one not yet routed (its startTime is written with this decision, so the order never flips).
+    started = i.rr.status.start_time if i.rr.status else None
+    created = i.rr.metadata.creation_timestamp or i.now
+    me = (created, _ROUTED, started, i.name) if started else (created, _ROUTING_NOW, _NO_TIME, i.name)
     live = [r for r in i.view.live_requests(i.namespace, i.fingerprint) if r.name != i.name]
     older = [r for r in live if _order(r) < me]
     original = min(older, key=_order, default=None)
     if facts is not None:
         facts.update(
             fingerprint=i.fingerprint,
+            created=_time(i.rr.metadata.creation_timestamp),
+            startTime=_time(started),
             liveRequests=len(live),
             olderLiveRequests=len(older),
             duplicateOf=original.name if original else None,
             duplicateOfCreated=_time(original.created) if original else None,
+            duplicateOfStartTime=_time(original.start_time) if original else None,
         )
     if original is None:
         return None
@@ -418,7 +438,7 @@ def _recently_remediated(i: _Inputs, facts: Facts | None) -> Decision | None:
     workflow_id = i.rr.spec.workflow_ref.workflow_id
     completed = [
         e
-        for e in (*i.executions, *i.view.dry_runs_on_target(i.target))
+        for e in (*i.executions, *(d for d in i.view.dry_runs_on_target(i.target) if d.key != i.key))
         if e.phase is ExecutionPhase.COMPLETED and e.workflow_id == workflow_id and e.completion_time is not None
     ]
     latest = max(completed, key=lambda e: (e.completion_time or e.created, e.name), default=None)
@@ -463,6 +483,14 @@ def _exponential_backoff(i: _Inputs, facts: Facts | None) -> Decision | None:
         f"{format_time(chain.next_allowed_execution)}",
         until=chain.next_allowed_execution,
     )
+
+
+def first_start_time(namespace: str, fingerprint: str, view: RoutingView, now: datetime) -> datetime:
+    """The startTime of a request routed for the first time: now, or just after the newest startTime among the
+    fingerprint's live requests when that is not earlier (two decisions in one clock tick, a new leader whose clock
+    is a little behind). So check 2's order by startTime is strict and agrees with the order of the decisions."""
+    newest = max((r.start_time for r in view.live_requests(namespace, fingerprint) if r.start_time), default=None)
+    return now if newest is None or newest < now else newest + timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, Link, LinkKind
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
 from shared.kubetime import parse_time
-from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase, SkipReason
+from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase, RemediationRequest, SkipReason
 from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, object_key, section
 from shared.target import canonical_target
 
@@ -226,6 +226,7 @@ def request_from(obj: KubeDict) -> Request:
         outcome=_enum(Outcome, status.get("outcome")),
         consecutive_failure_count=count if isinstance(count, int) else 0,
         next_allowed_execution=_time(status.get("nextAllowedExecution")),
+        start_time=_time(status.get("startTime")),
     )
 
 
@@ -279,6 +280,8 @@ class CacheView:
         self._executions = executions
         self.uncertain: dict[str, Execution] = {}
         """target -> an execution whose create may have landed (the answer was lost); it counts as live."""
+        self._dry_runs: dict[str, dict[str, Execution]] = {}
+        """target -> request key -> a dry run decided whose Completed status is not written through yet."""
 
     def executions_on_target(self, target: str) -> Iterator[Execution]:
         for obj in self._executions.by_index(WFE_TARGET, target):
@@ -312,7 +315,33 @@ class CacheView:
         ]
 
     def dry_runs_on_target(self, target: str) -> Iterable[Execution]:
-        return [dry_run_from(o) for o in self._requests.by_index(RR_DRY_RUN_TARGET, target)]
+        found = [dry_run_from(o) for o in self._requests.by_index(RR_DRY_RUN_TARGET, target)]
+        pending = self._dry_runs.get(target)
+        if pending:
+            written = {e.key for e in found}
+            found.extend(e for key, e in pending.items() if key not in written)
+        return found
+
+    def record_dry_run(self, target: str, rr: RemediationRequest, completed: datetime) -> None:
+        """A dry run just decided for `rr`: it counts as a completion on `target` until `forget_dry_run`."""
+        self._dry_runs.setdefault(target, {})[rr.key] = Execution(
+            namespace=rr.metadata.namespace or "",
+            name=rr.metadata.name or "",
+            created=rr.metadata.creation_timestamp or completed,
+            phase=ExecutionPhase.COMPLETED,
+            workflow_id=rr.spec.workflow_ref.workflow_id,
+            completion_time=completed,
+            was_execution_failure=None,
+            acknowledged=False,
+            dry_run=True,
+        )
+
+    def forget_dry_run(self, target: str, key: str) -> None:
+        pending = self._dry_runs.get(target)
+        if pending is not None:
+            pending.pop(key, None)
+            if not pending:
+                del self._dry_runs[target]
 
 
 def resync_order(requests: ReadOnlyStore) -> list[str]:

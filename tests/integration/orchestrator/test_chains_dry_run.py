@@ -5,6 +5,8 @@ The orchestrator runs in the test's loop; the test plays the executor (WorkflowE
 
 from __future__ import annotations
 
+import asyncio
+
 from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import eventually
@@ -51,7 +53,10 @@ async def test_a_restart_loop_goes_to_manual_review_once_and_resumes_when_acknow
     for name in ("rr-3", "rr-4"):
         refs = (await scene.status(name))["notificationRequestRefs"]
         assert [r["name"] for r in refs] == [notice["metadata"]["name"]], "one notice per chain"
-    assert sorted(w["metadata"]["name"] for w in await scene.executions()) == ["rr-1", "rr-2"]
+    assert sorted(w["metadata"]["labels"]["kubernaut.ai/remediation-request"] for w in await scene.executions()) == [
+        "rr-1",
+        "rr-2",
+    ]
     await eventually(lambda: _has_event(scene, "rr-3", "ManualReviewRequired"), what="ManualReviewRequired event")
     assert (
         orchestrator.metric(
@@ -72,9 +77,7 @@ async def test_a_chain_is_never_counted_across_targets(scene: Scene, start_orche
     await start_orchestrator(ineffective_chain_threshold=1, recently_remediated_cooldown="1s")
     await _remediate(scene, "rr-web")
     # The same fingerprint on another target: its own chain, which has no completion yet.
-    await scene.request(
-        "rr-api", target=("Deployment", "api", "default"), fingerprint_seed="HighMemory/Deployment/web"
-    )
+    await scene.request("rr-api", target=("Deployment", "api", "default"), fingerprint_seed="HighMemory/Deployment/web")
     status = await scene.phase("rr-api", "Executing")
     assert "ineffectiveCount" not in status
 
@@ -141,3 +144,16 @@ def _with_annotation(scene: Scene, name: str, key: str, value: str, **options) -
 
 async def _has_event(scene: Scene, name: str, reason: str) -> bool:
     return reason in set(await scene.events(name))
+
+
+async def test_dry_runs_routed_at_once_on_one_target_block_each_other_as_production_would(
+    scene: Scene, start_orchestrator: StartOrchestrator
+):
+    """Production would run one and block the rest (busy, then recently remediated): so do dry runs, although
+    no WorkflowExecution exists to be seen - the decided dry run counts before its status write is in the cache."""
+    await start_orchestrator(dry_run=True, recently_remediated_cooldown="1h", workers=8)
+    names = [f"rr-{n}" for n in range(6)]
+    await asyncio.gather(*(scene.request(name, fingerprint_seed=name) for name in names))
+    statuses = [await scene.until(n, lambda s: s.get("phase") in ("Completed", "Blocked"), "routed") for n in names]
+    outcomes = sorted((s["phase"], s.get("outcome") or s.get("blockReason")) for s in statuses)
+    assert outcomes == [("Blocked", "RecentlyRemediated")] * 5 + [("Completed", "DryRun")]

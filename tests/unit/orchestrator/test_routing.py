@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator.chains import Link, LinkKind
 from orchestrator.routing import (
@@ -16,6 +18,7 @@ from orchestrator.routing import (
     RoutingSettings,
     Verdict,
     failure_chain,
+    first_start_time,
     record_failure,
     route,
 )
@@ -27,6 +30,7 @@ from shared.models import (
     Outcome,
     RemediationPhase,
     RemediationRequest,
+    RemediationRequestStatus,
     SkipReason,
 )
 from tests import factories
@@ -73,9 +77,10 @@ def other_rr(
     count=0,
     next_allowed=None,
     namespace="default",
+    started=None,
 ) -> Request:
     return Request(
-        namespace, name, created or ago(hours=1), phase, completed, failure_phase, outcome, count, next_allowed
+        namespace, name, created or ago(hours=1), phase, completed, failure_phase, outcome, count, next_allowed, started
     )
 
 
@@ -486,98 +491,148 @@ def test_skip_names_the_failed_execution_and_how_to_acknowledge_it():
     assert "kubernaut.ai/execution-failure-acknowledged" in decision.message
 
 
-def test_the_oldest_live_request_wins_and_ties_are_broken_by_name():
-    same_second = ago(minutes=5)
+def test_the_oldest_live_request_wins():
     view = View(
         requests=[
-            other_rr("rr-b", RemediationPhase.BLOCKED, created=same_second),
-            other_rr("rr-a", RemediationPhase.EXECUTING, created=same_second),
+            other_rr("rr-b", RemediationPhase.BLOCKED, created=ago(minutes=5), started=ago(minutes=5)),
             other_rr("rr-c", RemediationPhase.PENDING, created=ago(minutes=1)),
         ]
     )
-    assert decide(view).duplicate_of == "rr-a"
-    # Two requests created in the same second: the name decides, so exactly one of them goes first.
-    view = View(requests=[other_rr("rr-y", RemediationPhase.PENDING, created=NOW)])
-    assert decide(view, the_rr("rr-x")).verdict is Verdict.EXECUTE
-    view = View(requests=[other_rr("rr-x", RemediationPhase.PENDING, created=NOW)])
-    assert decide(view, the_rr("rr-y")).duplicate_of == "rr-x"
+    assert decide(view).duplicate_of == "rr-b"
 
 
-@pytest.mark.parametrize("phase", [RemediationPhase.BLOCKED, RemediationPhase.EXECUTING])
-def test_a_duplicate_decision_does_not_change_as_its_original_moves_on(phase):
-    """Re-routing a waiting duplicate must not rewrite its status just because the original was routed meanwhile."""
-    new = decide(View(requests=[other_rr("rr-a", None, created=ago(minutes=5))]))
-    later = decide(View(requests=[other_rr("rr-a", phase, created=ago(minutes=5))]))
-    assert later == new
-    assert "rr-a" in new.message
-
-
-def test_a_request_is_never_a_duplicate_of_itself():
-    view = View(requests=[other_rr("rr-new", RemediationPhase.PENDING, created=ago(minutes=5))])
-    assert decide(view, the_rr("rr-new", created=ago(minutes=5))).verdict is Verdict.EXECUTE
-
-
-def test_time_based_blocks_carry_their_expiry():
-    cf = decide(View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]))
-    assert cf.until == ago(minutes=10) + timedelta(hours=1)
-    assert cf.incident and cf.incident.startswith(FP)
-    rr = decide(View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]))
-    assert rr.until == ago(minutes=2) + timedelta(minutes=5)
-    assert rr.blocking_workflow_execution == "default/wfe-done"
-    backoff = decide(
-        View(
-            requests=[failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))]
-        )
-    )
-    assert backoff.until == NOW + timedelta(seconds=30)
-
-
-def test_event_based_blocks_have_no_expiry():
-    busy = decide(View([wfe("wfe-run", ExecutionPhase.RUNNING)]))
-    assert busy.until is None and busy.blocking_workflow_execution == "default/wfe-run"
-    dup = decide(View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]))
-    assert dup.until is None
-
-
-def test_recently_remediated_waits_for_the_latest_completion():
-    view = View(
+SECOND = NOW.replace(microsecond=0)
+TIE_BREAKS = [
+    # (description, others, this request's name, its startTime, expected duplicateOf)
+    (
+        "issue 17.2: a request routed earlier in the same second wins, though its name sorts last",
+        [other_rr("alert-zq7x", RemediationPhase.EXECUTING, created=SECOND, started=SECOND)],
+        "alert-b2kd",
+        None,
+        "alert-zq7x",
+    ),
+    (
+        "routed now comes before a same-second request nobody routed yet, whatever the names",
+        [other_rr("alert-a", None, created=SECOND)],
+        "alert-z",
+        None,
+        None,
+    ),
+    (
+        "between two routed requests of one second the earlier startTime wins, not the name",
         [
-            wfe("wfe-1", ExecutionPhase.COMPLETED, created=ago(minutes=10), completed=ago(minutes=4)),
-            wfe("wfe-2", ExecutionPhase.COMPLETED, created=ago(minutes=3), completed=ago(minutes=1)),
-        ]
-    )
-    decision = decide(view)
-    assert decision.blocking_workflow_execution == "default/wfe-2"
-    assert decision.until == ago(minutes=1) + timedelta(minutes=5)
+            other_rr("alert-a", RemediationPhase.BLOCKED, created=SECOND, started=SECOND + timedelta(milliseconds=9)),
+            other_rr("alert-z", RemediationPhase.EXECUTING, created=SECOND, started=SECOND + timedelta(milliseconds=3)),
+        ],
+        "alert-m",
+        None,
+        "alert-z",
+    ),
+    (
+        "a re-routed duplicate keeps its place: routed after its original",
+        [other_rr("alert-z", RemediationPhase.EXECUTING, created=SECOND, started=SECOND + timedelta(milliseconds=3))],
+        "alert-a",
+        SECOND + timedelta(milliseconds=4),
+        "alert-z",
+    ),
+    (
+        "a re-routed original stays the original",
+        [other_rr("alert-a", RemediationPhase.BLOCKED, created=SECOND, started=SECOND + timedelta(milliseconds=4))],
+        "alert-z",
+        SECOND + timedelta(milliseconds=3),
+        None,
+    ),
+    (
+        "the same startTime falls back to the name",
+        [other_rr("alert-a", RemediationPhase.EXECUTING, created=SECOND, started=SECOND)],
+        "alert-z",
+        SECOND,
+        "alert-a",
+    ),
+    (
+        "an earlier creationTimestamp wins over an earlier startTime",
+        [other_rr("alert-z", RemediationPhase.BLOCKED, created=SECOND - timedelta(seconds=1), started=SECOND)],
+        "alert-a",
+        SECOND - timedelta(seconds=5),
+        "alert-z",
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("view", "verdict", "reason"),
-    [
-        (View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]), Verdict.EXECUTE, None),
-        (View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]), Verdict.EXECUTE, None),
-        (
-            View(
-                requests=[
-                    failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))
-                ]
-            ),
-            Verdict.EXECUTE,
-            None,
-        ),
-        (View([EXEC_FAILED]), Verdict.SKIP, SkipReason.PREVIOUS_EXECUTION_FAILED),
-        (
-            View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
-            Verdict.BLOCK,
-            BlockReason.DUPLICATE_IN_PROGRESS,
-        ),
-        (View([wfe("wfe-run", ExecutionPhase.RUNNING)]), Verdict.BLOCK, BlockReason.RESOURCE_BUSY),
-    ],
-    ids=["breaker bypassed", "cooldown bypassed", "backoff bypassed", "review kept", "duplicate kept", "busy kept"],
+    ("others", "name", "started", "duplicate_of"), [row[1:] for row in TIE_BREAKS], ids=[row[0] for row in TIE_BREAKS]
 )
-def test_manual_unblock_bypasses_only_the_time_based_checks(view, verdict, reason):
-    decision = decide(view, bypass_time_blocks=True)
-    assert (decision.verdict, decision.reason) == (verdict, reason)
+def test_same_second_duplicates_are_ordered_by_who_was_routed_first(others, name, started, duplicate_of):
+    rr = the_rr(name, created=SECOND)
+    if started is not None:
+        rr = rr.model_copy(update={"status": RemediationRequestStatus(start_time=started)})
+    assert decide(View(requests=others), rr).duplicate_of == duplicate_of
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "zq7x", "b2kd"]), st.integers(0, 1)),
+        min_size=2,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_same_second_duplicates_agree_on_one_original_whatever_the_routing_order(requests, random):
+    """Route every request once, in any order, each decision written before the next (as the fingerprint lock makes
+    it), on a clock that never ticks; then route them all again in another order. Exactly one request of the earliest
+    second is the original and stays it; every other waits on an older live request, never in a cycle."""
+    created = {name: SECOND + timedelta(seconds=second) for name, second in requests}
+    started: dict[str, datetime] = {}
+
+    def view_for(name: str) -> View:
+        return View(
+            requests=[
+                other_rr(
+                    o, RemediationPhase.BLOCKED if o in started else None, created=created[o], started=started.get(o)
+                )
+                for o in created
+                if o != name
+            ]
+        )
+
+    def route_one(name: str) -> str | None:
+        rr = the_rr(name, created=created[name])
+        if name in started:
+            rr = rr.model_copy(update={"status": RemediationRequestStatus(start_time=started[name])})
+        view = view_for(name)
+        decision = decide(view, rr)
+        started.setdefault(name, first_start_time("default", FP, view, SECOND))  # written with the decision
+        return decision.duplicate_of
+
+    def settle(order: list[str]) -> dict[str, str | None]:
+        decisions = {name: route_one(name) for name in order}
+        assert len([name for name, of in decisions.items() if of is None]) == 1, decisions
+        for name, original in decisions.items():
+            seen, waits_on = {name}, original
+            while waits_on is not None:
+                assert waits_on not in seen, f"{name} waits on itself through {seen}"
+                seen.add(waits_on)
+                waits_on = decisions[waits_on]
+        return decisions
+
+    order = [name for name, _ in requests]
+    random.shuffle(order)
+    first = settle(order)
+    original = next(name for name, of in first.items() if of is None)
+    assert created[original] == min(created.values())
+    random.shuffle(order)
+    again = settle(order)
+    assert next(name for name, of in again.items() if of is None) == original
+
+
+def test_a_first_routing_starts_after_every_routed_request_of_the_fingerprint():
+    view = View(requests=[other_rr("rr-a", RemediationPhase.EXECUTING, created=NOW, started=NOW)])
+    assert first_start_time("default", FP, view, NOW) == NOW + timedelta(microseconds=1)
+    assert first_start_time("default", FP, view, NOW - timedelta(seconds=2)) == NOW + timedelta(microseconds=1)
+    assert first_start_time("default", FP, view, NOW + timedelta(seconds=1)) == NOW + timedelta(seconds=1)
+    assert first_start_time("default", FP, View(), NOW) == NOW
 
 
 # -- failure history (SPEC 4.3) ---------------------------------------------------------------------------------
