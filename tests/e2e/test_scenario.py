@@ -14,6 +14,7 @@ import pytest
 
 from executor.metrics import PREFIX as EXECUTOR
 from orchestrator.metrics import PREFIX as ORCHESTRATOR
+from orchestrator.reconciler import workflow_execution_name
 from sandbox.scenario import TIME_BASED, check_metrics, check_requests, expected_metrics, load_scenario
 from shared.models import BlockReason, NotificationType, Outcome, RemediationPhase, SkipReason
 from tests.e2e.conftest import Run
@@ -52,7 +53,8 @@ def test_the_request_ends_as_the_scenario_expects(scenario_run: Run, name: str):
     assert status.get("requiresManualReview", False) is (expect.skip_reason is not None)
     assert status.get("blockReason") is None and status.get("blockedUntil") is None, "a terminal request is unblocked"
     if any(step.phase is RemediationPhase.EXECUTING for step in expect.path):
-        assert status["workflowExecutionRef"]["name"] == name
+        uid = scenario_run.requests[name]["metadata"]["uid"]
+        assert status["workflowExecutionRef"]["name"] == workflow_execution_name(name, uid)
     else:
         assert "workflowExecutionRef" not in status, "it never executed"
 
