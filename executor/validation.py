@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from shared.duration import parse_duration
 from shared.models import WorkflowExecution
 from shared.target import parse_target
-from shared.validation import bundle_reference_problems, parameter_problems, service_account_problems
+from shared.validation import (
+    bundle_reference_problems,
+    duration_problems,
+    parameter_problems,
+    service_account_problems,
+)
 
 
 def spec_problems(wfe: WorkflowExecution) -> list[str]:
@@ -21,6 +25,5 @@ def spec_problems(wfe: WorkflowExecution) -> list[str]:
     config = spec.execution_config
     if config is not None:
         problems += service_account_problems("spec.executionConfig.serviceAccountName", config.service_account_name)
-        if config.timeout is not None and parse_duration(config.timeout).total_seconds() <= 0:
-            problems.append(f"spec.executionConfig.timeout: must be longer than zero (got {config.timeout!r})")
+        problems += duration_problems("spec.executionConfig.timeout", config.timeout)
     return problems

@@ -12,27 +12,39 @@ Correctness rests on four habits:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import structlog
+from pydantic import ValidationError
 
 from orchestrator import notifications
+from orchestrator.dryrun import DRY_RUN_DECISION, is_dry_run, would_run
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import (
     TIME_BASED_REASONS,
     UNBLOCK_ANNOTATION,
     Decision,
     Verdict,
+    first_start_time,
     record_failure,
     route,
 )
 from orchestrator.settings import OrchestratorSettings
 from orchestrator.validation import semantic_problems
-from orchestrator.view import RR_BLOCKING_WFE, RR_DUPLICATE_OF, CacheView, execution_from, request_from, status_of
-from shared.duration import format_duration, parse_duration
+from orchestrator.view import (
+    RR_BLOCKING_WFE,
+    RR_DUPLICATE_OF,
+    CacheView,
+    execution_from,
+    fingerprint_key,
+    request_from,
+    status_of,
+)
+from shared.duration import format_duration, later, parse_duration
 from shared.kubetime import format_time
 from shared.models import (
     BlockReason,
@@ -78,11 +90,26 @@ class _Change:
     decision: Decision | None = None
     requeue: Result | None = None
     expired: BlockReason | None = None  # the time-based block this change ends at its expiry
+    dry_run: bool = False  # a dry run completed where production would have created a WorkflowExecution
 
 
-def workflow_execution_name(rr_name: str) -> str:
-    """One WorkflowExecution per request, named after it: re-creating it is idempotent."""
-    return rr_name
+_WFE_NAME_HASH = 10  # hex digits of sha256(uid): 40 bits against a collision between two requests' executions
+
+
+def workflow_execution_name(rr_name: str, rr_uid: str) -> str:
+    """The request's own WorkflowExecution: its name plus a hash of its uid, so re-creating it is idempotent and a
+    namesake request (same name, another uid) never meets the execution a deleted one left behind. At most 253
+    characters and a DNS subdomain, as a name must be: a long request name is cut (never mid-separator)."""
+    suffix = hashlib.sha256(rr_uid.encode()).hexdigest()[:_WFE_NAME_HASH]
+    head = rr_name[: 253 - 1 - len(suffix)].rstrip("-.")
+    return f"{head}-{suffix}" if head else suffix
+
+
+def owned_by(obj: KubeDict, uid: str | None) -> bool:
+    """SPEC 4.2: an object is a request's own only when its controller owner reference carries the request's uid."""
+    return uid is not None and any(
+        o.get("controller") and o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or []
+    )
 
 
 class RemediationReconciler:
@@ -102,11 +129,13 @@ class RemediationReconciler:
         self._executions = executions
         self._settings = settings
         self._routing = settings.routing()
+        self._dry_run_namespaces = frozenset(settings.dry_run_namespaces)
         self._clock = clock
         self._events = events
         self._metrics = metrics
         self.view = CacheView(requests.store, executions.store)
         self._target_locks = KeyedLocks()
+        self._fingerprint_locks = KeyedLocks()  # taken before a target lock, never after one
         self._reported_unparseable: dict[str, str] = {}
         self._expiries_seen: dict[str, datetime] = {}  # key -> blockedUntil whose expiry lag is observed
         self.enqueue: Callable[[str], None] = lambda key: None
@@ -137,6 +166,16 @@ class RemediationReconciler:
         except ModelError as error:
             await self._reject_unparseable(obj, error)
             return Result.done()
+        phase = rr.status.phase if rr.status else None
+        if phase is None or phase in (RemediationPhase.PENDING, RemediationPhase.BLOCKED):
+            # Routing decisions of one fingerprint are serialised up to their status write (written through into the
+            # cache), so the next decision sees who was routed first (check 2's tie-break by startTime).
+            fingerprint = fingerprint_key(rr.metadata.namespace, rr.spec.signal_fingerprint)
+            async with self._fingerprint_locks.hold(fingerprint):
+                return await self._decide(obj, rr)
+        return await self._decide(obj, rr)
+
+    async def _decide(self, obj: KubeDict, rr: RemediationRequest) -> Result:
         status = rr.status or RemediationRequestStatus()
         now = self._clock.now()
         phase = status.phase
@@ -149,7 +188,11 @@ class RemediationReconciler:
         else:
             change = _Change(status.model_copy())
         change.status.duplicate_count = len(self._requests.store.index_keys(RR_DUPLICATE_OF, rr.key)) or None
-        await self._apply(obj, rr, change, now)
+        try:
+            await self._apply(obj, rr, change, now)
+        finally:
+            if change.dry_run:  # written through into the cache now, or to be decided again
+                self.view.forget_dry_run(rr.spec.target_resource.canonical, rr.key)
         return change.requeue or Result.done()
 
     async def _take_over_executions(self) -> None:
@@ -169,12 +212,14 @@ class RemediationReconciler:
     # -- new requests ---------------------------------------------------------------------------------------
     async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:
         status.phase = RemediationPhase.PENDING
-        status.start_time = status.start_time or now
+        status.start_time = status.start_time or first_start_time(
+            rr.metadata.namespace or "", rr.spec.signal_fingerprint, self.view, now
+        )
         status.observed_generation = rr.metadata.generation
         problems = semantic_problems(rr)
         if problems:
             message = "invalid RemediationRequest: " + "; ".join(problems)
-            return self._fail(status, now, FailurePhase.ROUTING, "InvalidSpec", message)
+            return self._fail(rr, status, now, FailurePhase.ROUTING, "InvalidSpec", message)
         return await self._route(rr, status, now, bypass_time_blocks=False)
 
     # -- blocked requests -----------------------------------------------------------------------------------
@@ -193,6 +238,7 @@ class RemediationReconciler:
             notice = notifications.breaker_expired(rr, f"{rr.spec.signal_fingerprint}@{format_time(until)}")
             await self._notify(rr, status, notice)
             change = self._fail(
+                rr,
                 status,
                 now,
                 FailurePhase.BLOCKED,
@@ -200,8 +246,9 @@ class RemediationReconciler:
                 f"the consecutive-failure cooldown ended at {format_time(until)} without an execution",
                 outcome=Outcome.NOT_EXECUTED,
             )
-        elif reason is BlockReason.DUPLICATE_IN_PROGRESS and status.duplicate_of and not unblock:
-            change = self._inherit(rr, status, now) or await self._route(rr, status, now, bypass_time_blocks=False)
+        elif reason is BlockReason.DUPLICATE_IN_PROGRESS and status.duplicate_of:
+            # A manual unblock never makes a duplicate an execution of its own (SPEC 4.2): it still inherits.
+            change = self._inherit(rr, status, now) or await self._route(rr, status, now, bypass_time_blocks=unblock)
         else:
             change = await self._route(rr, status, now, bypass_time_blocks=unblock)
         change.expired = expired
@@ -230,21 +277,13 @@ class RemediationReconciler:
         self._clear_block(status)
         status.completion_time = now
         if facts.phase is RemediationPhase.COMPLETED:
-            status.phase = RemediationPhase.COMPLETED
             status.outcome = Outcome.INHERITED_COMPLETED
-            status.message = f"inherited the outcome of {status.duplicate_of}, which completed"
-            status.conditions = set_condition(
-                status.conditions,
-                "Succeeded",
-                "True",
-                "InheritedCompleted",
-                status.message,
-                now,
-                rr.metadata.generation,
-            )
-            return _Change(status, event=("Normal", "Completed", status.message))
+            message = f"inherited the outcome of {status.duplicate_of}, which completed"
+            _conclude(rr, status, now, RemediationPhase.COMPLETED, "InheritedCompleted", message)
+            return _Change(status, event=("Normal", "Completed", message))
         original_reason = status_of(original).get("failureReason") or str(facts.phase)
         return self._fail(
+            rr,
             status,
             now,
             FailurePhase.DEDUPLICATED,
@@ -263,8 +302,23 @@ class RemediationReconciler:
             if own is not None:
                 return self._executing(rr, status, now, own, created=False)
             decision = route(rr, self.view, now, self._routing, bypass_time_blocks=bypass_time_blocks)
+            if decision.ineffective_count is not None:
+                status.ineffective_count = decision.ineffective_count or None
+            if decision.verdict is Verdict.EXECUTE and self._dry_run(rr):
+                return self._complete_dry_run(rr, status, now, decision)
             if decision.verdict is Verdict.EXECUTE:
                 created = await self._create_execution(rr, target, now)
+                if created is None:
+                    name = workflow_execution_name(rr.metadata.name or "", rr.metadata.uid or "")
+                    return self._fail(
+                        rr,
+                        status,
+                        now,
+                        FailurePhase.ROUTING,
+                        "WorkflowExecutionNameTaken",
+                        f"WorkflowExecution {rr.metadata.namespace}/{name} exists and is not this request's "
+                        "(another controller owner); it was not adopted and nothing was run",
+                    )
                 change = self._executing(rr, status, now, created, created=True)
                 change.decision = decision
                 return change
@@ -272,9 +326,32 @@ class RemediationReconciler:
             return await self._skip(rr, status, now, decision)
         return await self._block(rr, status, now, decision)
 
+    def _dry_run(self, rr: RemediationRequest) -> bool:
+        return is_dry_run(rr, everywhere=self._settings.dry_run, namespaces=self._dry_run_namespaces)
+
+    def _complete_dry_run(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
+    ) -> _Change:
+        """SPEC 4.8: where production would create a WorkflowExecution, end Completed/DryRun naming what would have
+        run. Recorded in the view under the target's lock (as a created WorkflowExecution is written through), so the
+        next decision on the target sees the completion at once, before its status write lands in the cache:
+        RecentlyRemediated reads it as a completion of the workflow on the target; nothing is ever busy."""
+        self.view.record_dry_run(rr.spec.target_resource.canonical, rr, now)
+        self._clear_block(status, keep_duplicate_of=False)
+        status.outcome = Outcome.DRY_RUN
+        status.completion_time = now
+        message = would_run(rr)
+        status.workflow_execution_ref = None
+        _conclude(rr, status, now, RemediationPhase.COMPLETED, "DryRun", message)
+        # Routing let it through, as it would have in production; nothing was created.
+        status.conditions = set_condition(
+            status.conditions, "Routed", "True", "DryRun", message, now, rr.metadata.generation
+        )
+        return _Change(status, event=("Normal", "DryRun", message), decision=decision, dry_run=True)
+
     async def _own_execution(self, rr: RemediationRequest, target: str) -> KubeDict | None:
         """This request's WorkflowExecution if it exists (we may have created it before a crash or lost answer)."""
-        key = f"{rr.metadata.namespace}/{workflow_execution_name(rr.metadata.name or '')}"
+        key = f"{rr.metadata.namespace}/{workflow_execution_name(rr.metadata.name or '', rr.metadata.uid or '')}"
         existing = self._executions.store.get(key)
         pending = self.view.uncertain.get(target)
         if existing is None and pending is not None and pending.key == key:
@@ -290,12 +367,12 @@ class RemediationReconciler:
             del self.view.uncertain[target]
         if existing is None:
             return None
-        owners = existing["metadata"].get("ownerReferences") or []
-        if any(o.get("uid") == rr.metadata.uid for o in owners):
-            return existing
-        return None  # a namesake left by a deleted request; routing sees it as whatever it is on the target
+        # Never adopt what is not ours; routing sees it as whatever it is on its target.
+        return existing if owned_by(existing, rr.metadata.uid) else None
 
-    async def _create_execution(self, rr: RemediationRequest, target: str, now: datetime) -> KubeDict:
+    async def _create_execution(self, rr: RemediationRequest, target: str, now: datetime) -> KubeDict | None:
+        """Create the request's WorkflowExecution (or find it created); None when its name is taken by an object
+        that is not this request's - never adopted (SPEC 4.2), though routing now sees it on its target."""
         body = self._workflow_execution(rr, target)
         try:
             created, _ = await self._client.create_or_get(WFE, body)
@@ -307,10 +384,10 @@ class RemediationReconciler:
                 )
             raise
         self._executions.write_through(created)
-        return created
+        return created if owned_by(created, rr.metadata.uid) else None
 
     def _workflow_execution(self, rr: RemediationRequest, target: str) -> KubeDict:
-        name = workflow_execution_name(rr.metadata.name or "")
+        name = workflow_execution_name(rr.metadata.name or "", rr.metadata.uid or "")
         timeout = rr.spec.timeouts.executing if rr.spec.timeouts and rr.spec.timeouts.executing else None
         execution_config: dict[str, Any] = {
             "timeout": timeout or format_duration(self._settings.executing_timeout),
@@ -412,9 +489,15 @@ class RemediationReconciler:
     async def _skip(
         self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
     ) -> _Change:
-        assert isinstance(decision.reason, SkipReason) and decision.blocking_workflow_execution
-        await self._notify(rr, status, notifications.manual_review(rr, decision.blocking_workflow_execution))
+        assert isinstance(decision.reason, SkipReason)
+        if decision.reason is SkipReason.INEFFECTIVE_CHAIN:
+            notice = notifications.ineffective_chain(rr, decision.incident or rr.key, decision.message)
+        else:
+            assert decision.blocking_workflow_execution
+            notice = notifications.manual_review(rr, decision.blocking_workflow_execution)
+        await self._notify(rr, status, notice)
         change = self._fail(
+            rr,
             status,
             now,
             FailurePhase.ROUTING,
@@ -435,7 +518,7 @@ class RemediationReconciler:
         self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime
     ) -> _Change:
         ref = status.workflow_execution_ref
-        name = ref.name if ref else workflow_execution_name(rr.metadata.name or "")
+        name = ref.name if ref else workflow_execution_name(rr.metadata.name or "", rr.metadata.uid or "")
         key = f"{(ref.namespace if ref else None) or rr.metadata.namespace}/{name}"
         wfe = self._executions.store.get(key)
         target = rr.spec.target_resource.canonical
@@ -444,6 +527,7 @@ class RemediationReconciler:
         if wfe is None:
             count, next_allowed = self._failure_history(rr, now)
             change = self._fail(
+                rr,
                 status,
                 now,
                 FailurePhase.WORKFLOW_EXECUTION,
@@ -455,20 +539,18 @@ class RemediationReconciler:
         execution = execution_from(wfe)
         wfe_status = status_of(wfe)
         if execution.phase is ExecutionPhase.COMPLETED:
-            status.phase = RemediationPhase.COMPLETED
             status.outcome = Outcome.REMEDIATED
             status.completion_time = execution.completion_time or now
-            status.message = f"workflow {rr.spec.workflow_ref.workflow_id} completed ({key})"
-            status.conditions = set_condition(
-                status.conditions, "Succeeded", "True", "Remediated", status.message, now, rr.metadata.generation
-            )
-            return _Change(status, event=("Normal", "Completed", status.message))
+            message = f"workflow {rr.spec.workflow_ref.workflow_id} completed ({key})"
+            _conclude(rr, status, now, RemediationPhase.COMPLETED, "Remediated", message)
+            return _Change(status, event=("Normal", "Completed", message))
         if execution.phase is ExecutionPhase.FAILED:
             details = section(wfe_status, "failureDetails")
             reason = str(details.get("reason") or "Unknown")
             failed_at = execution.completion_time or now
             count, next_allowed = self._failure_history(rr, failed_at)
             change = self._fail(
+                rr,
                 status,
                 now,
                 FailurePhase.WORKFLOW_EXECUTION,
@@ -482,25 +564,25 @@ class RemediationReconciler:
         if now >= deadline:
             limit = self._executing_timeout(rr)
             await self._notify(rr, status, notifications.timed_out(rr, format_duration(limit)))
-            status.phase = RemediationPhase.TIMED_OUT
             status.failure_phase = FailurePhase.TIMEOUT
             status.failure_reason = "ExecutingTimeout"
             status.completion_time = now
-            status.message = f"still executing after {format_duration(limit)} ({key})"
-            status.conditions = set_condition(
-                status.conditions, "Succeeded", "False", "TimedOut", status.message, now, rr.metadata.generation
-            )
-            return _Change(status, event=("Warning", "TimedOut", status.message))
+            message = f"still executing after {format_duration(limit)} ({key})"
+            _conclude(rr, status, now, RemediationPhase.TIMED_OUT, "TimedOut", message)
+            return _Change(status, event=("Warning", "TimedOut", message))
         return _Change(status, requeue=Result.at(deadline))
 
     def _executing_timeout(self, rr: RemediationRequest) -> timedelta:
         if rr.spec.timeouts and rr.spec.timeouts.executing:
-            return parse_duration(rr.spec.timeouts.executing)
+            try:
+                return parse_duration(rr.spec.timeouts.executing)
+            except ValueError:
+                pass  # admitted before validation refused it; the default is the safe reading
         return self._settings.executing_timeout
 
     def _deadline(self, rr: RemediationRequest, wfe: KubeDict, now: datetime) -> datetime:
         started = execution_from(wfe).created if wfe["metadata"].get("creationTimestamp") else now
-        return started + self._executing_timeout(rr)
+        return later(started, self._executing_timeout(rr))
 
     def _failure_history(self, rr: RemediationRequest, failed_at: datetime) -> tuple[int, datetime | None]:
         executed = self.view.executed_requests(rr.metadata.namespace or "", rr.spec.signal_fingerprint)
@@ -509,6 +591,7 @@ class RemediationReconciler:
     # -- shared status steps --------------------------------------------------------------------------------
     def _fail(
         self,
+        rr: RemediationRequest,
         status: RemediationRequestStatus,
         now: datetime,
         phase: FailurePhase,
@@ -523,9 +606,7 @@ class RemediationReconciler:
         status.failure_phase = phase
         status.failure_reason = reason
         status.outcome = outcome
-        status.message = message
-        status.completion_time = status.completion_time or now
-        status.conditions = set_condition(status.conditions, "Succeeded", "False", reason, message, now)
+        _conclude(rr, status, now, RemediationPhase.FAILED, reason, message)
         return _Change(status, event=("Warning", event_reason, message))
 
     @staticmethod
@@ -556,7 +637,14 @@ class RemediationReconciler:
         """Write the status if it changed (conditional on the version we read), then metrics and the Event."""
         old = status_of(obj)
         new = change.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-        updated = await update_status(self._client, self._requests, obj, new)
+        try:
+            RemediationRequestStatus.model_validate(new)  # the model carries the CRD's bounds
+            updated = await update_status(self._client, self._requests, obj, new)
+        except (ValidationError, ApiError) as error:
+            if isinstance(error, ApiError) and error.status != 422:
+                raise
+            change = self._refused(rr, change, now, error)
+            updated = await update_status(self._client, self._requests, obj, self._dump(change.status))
         if updated is None:
             return
         meta = obj["metadata"]
@@ -586,12 +674,44 @@ class RemediationReconciler:
             )
         if change.decision is not None:
             decision = change.decision
-            self._metrics.routing_decisions_total.labels(
-                namespace, decision.verdict.value, decision.reason.value if decision.reason else ""
-            ).inc()
+            verdict = DRY_RUN_DECISION if change.dry_run else decision.verdict.value
+            reason = "" if change.dry_run or decision.reason is None else decision.reason.value
+            self._metrics.routing_decisions_total.labels(namespace, verdict, reason).inc()
+            if change.dry_run:
+                log.info("rr.dry_run", message=change.status.message)
         if change.event is not None:
             type_, reason, message = change.event
             self._events.event(updated, "Warning" if type_ == "Warning" else "Normal", reason, message)
+
+    def _refused(
+        self, rr: RemediationRequest, change: _Change, now: datetime, error: ValidationError | ApiError
+    ) -> _Change:
+        """The status we decided does not fit the CRD (a bug, or a CRD older than this controller): write a minimal
+        one that does, so the request never stays without a phase, and say why. An Executing request keeps its
+        WorkflowExecution to follow; anything else ends Failed, since a block without its references would never
+        be woken."""
+        why = error.message if isinstance(error, ApiError) else str(error)
+        log.error("rr.status_refused", phase=change.status.phase, error=why[:2000])
+        decided = change.status
+        status = RemediationRequestStatus(
+            observed_generation=rr.metadata.generation,
+            start_time=decided.start_time,
+            notification_request_refs=decided.notification_request_refs,
+            conditions=decided.conditions,
+        )
+        refused = f"the API server refused the {decided.phase} status this controller decided: {why}"[:4096]
+        if decided.phase is RemediationPhase.EXECUTING and decided.workflow_execution_ref is not None:
+            status.phase = RemediationPhase.EXECUTING
+            status.workflow_execution_ref = decided.workflow_execution_ref
+            status.message = f"{refused}; following {decided.workflow_execution_ref.name}"
+            return _Change(status, event=("Warning", "StatusRefused", status.message), requeue=change.requeue)
+        failed = self._fail(rr, status, now, FailurePhase.ROUTING, "StatusRefused", refused)
+        failed.decision = change.decision
+        return failed
+
+    @staticmethod
+    def _dump(status: RemediationRequestStatus) -> dict[str, Any]:
+        return status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     async def _reject_unparseable(self, obj: KubeDict, error: ModelError) -> None:
         """An object that breaks our model: fail it once with a message naming the fields, log once, one Event."""
@@ -609,13 +729,25 @@ class RemediationReconciler:
         self._reported_unparseable[key] = version
         message = "; ".join(error.problems)
         log.warning("rr.invalid", problems=error.problems)
-        now = format_time(self._clock.now())
+        now = self._clock.now()
+        text = f"invalid RemediationRequest: {message}"[:32768]
+        generation = meta.get("generation") if isinstance(meta.get("generation"), int) else None
+        conditions = [
+            set_condition(None, type_, "False", reason, text if type_ != "Blocked" else "", now, generation)[0]
+            for type_, reason in (
+                ("Routed", "InvalidObject"),
+                ("Blocked", "NotBlocked"),
+                ("Succeeded", "InvalidObject"),
+            )
+        ]
         patch = {
             "phase": RemediationPhase.FAILED.value,
             "failurePhase": FailurePhase.ROUTING.value,
             "failureReason": "InvalidObject",
-            "message": f"invalid RemediationRequest: {message}"[:32768],
-            "completionTime": now,
+            "message": text,
+            "completionTime": format_time(now),
+            "observedGeneration": generation,
+            "conditions": [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in conditions],
         }
         try:
             updated = await self._client.patch_status(
@@ -625,6 +757,35 @@ class RemediationReconciler:
             log.warning("rr.invalid_status_write_failed", status=write_error.status, error=write_error.message)
             updated = obj
         self._events.event(updated, "Warning", "Failed", f"invalid RemediationRequest: {message}")
+
+
+def _conclude(
+    rr: RemediationRequest,
+    status: RemediationRequestStatus,
+    now: datetime,
+    phase: RemediationPhase,
+    reason: str,
+    message: str,
+) -> None:
+    """End the request in `phase`: the message, the completion time and all three conditions at once, consistent
+    with the ending, so `kubectl wait --for=condition=...` and condition-based alerts never read a stale one."""
+    generation = rr.metadata.generation
+    status.phase = phase
+    status.message = message
+    status.completion_time = status.completion_time or now
+    conditions = status.conditions
+    if status.workflow_execution_ref is not None:  # it ran: routing let it through
+        routed = next((c for c in conditions or [] if c.type == "Routed" and c.status == "True"), None)
+        routed_reason, routed_message = (routed.reason, routed.message) if routed else ("WorkflowExecutionCreated", "")
+        conditions = set_condition(conditions, "Routed", "True", routed_reason, routed_message, now, generation)
+    else:
+        conditions = set_condition(conditions, "Routed", "False", reason, message, now, generation)
+    was_blocked = any(c.type == "Blocked" and c.status == "True" for c in conditions or [])
+    blocked = next((c for c in conditions or [] if c.type == "Blocked"), None)
+    blocked_reason = "Unblocked" if was_blocked else (blocked.reason if blocked else "NotBlocked")
+    conditions = set_condition(conditions, "Blocked", "False", blocked_reason, "", now, generation)
+    succeeded: Literal["True", "False"] = "True" if phase is RemediationPhase.COMPLETED else "False"
+    status.conditions = set_condition(conditions, "Succeeded", succeeded, reason, message, now, generation)
 
 
 def _local_reference(rr: RemediationRequest, key: str | None) -> str | None:

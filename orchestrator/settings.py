@@ -81,4 +81,6 @@ class OrchestratorSettings(ControllerSettings):
             consecutive_failure_cooldown=self.consecutive_failure_cooldown,
             recently_remediated_cooldown=self.recently_remediated_cooldown,
             backoff=self.backoff(),
+            ineffective_chain_threshold=self.ineffective_chain_threshold,
+            ineffective_window=self.ineffective_window,
         )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 
-from shared.duration import parse_duration
 from shared.models import RemediationRequest
 from shared.target import canonical_target
-from shared.validation import bundle_reference_problems, parameter_problems, service_account_problems
+from shared.validation import (
+    bundle_reference_problems,
+    duration_problems,
+    parameter_problems,
+    service_account_problems,
+)
 
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _NAME = re.compile(r"^[^/\s]+$")
@@ -28,10 +32,6 @@ def semantic_problems(rr: RemediationRequest) -> list[str]:
     problems += bundle_reference_problems("spec.workflowRef.executionBundle", spec.workflow_ref.execution_bundle)
     problems += service_account_problems("spec.workflowRef.serviceAccountName", spec.workflow_ref.service_account_name)
     problems += parameter_problems("spec.parameters", spec.parameters)
-    if (
-        spec.timeouts
-        and spec.timeouts.executing is not None
-        and parse_duration(spec.timeouts.executing).total_seconds() <= 0
-    ):
-        problems.append(f"spec.timeouts.executing: must be longer than zero (got {spec.timeouts.executing!r})")
+    if spec.timeouts:
+        problems += duration_problems("spec.timeouts.executing", spec.timeouts.executing)
     return problems

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from shared.duration import parse_duration
+
 # An OCI reference: registry[:port]/repository[:tag][@digest] (lower-case path components, as distribution does).
 _OCI_REFERENCE = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\.[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[0-9]+)?"
@@ -42,3 +44,14 @@ def service_account_problems(field: str, name: str | None) -> list[str]:
     if name is not None and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
         return [f"{field}: not a valid ServiceAccount name (got {name!r})"]
     return []
+
+
+def duration_problems(field: str, text: str | None) -> list[str]:
+    """A positive Go duration no longer than Go's largest (the schema checks only its form)."""
+    if text is None:
+        return []
+    try:
+        positive = parse_duration(text).total_seconds() > 0
+    except ValueError as error:
+        return [f"{field}: {error}"]
+    return [] if positive else [f"{field}: must be longer than zero (got {text!r})"]

@@ -142,7 +142,11 @@ class RemediationRequestStatus(K8sModel):
     block_reason: BlockReason | None = None
     block_message: str | None = Field(None, max_length=32768)
     blocked_until: Time | None = Field(None, description="End of a time-based block; absent for event-cleared blocks.")
-    blocking_workflow_execution: str | None = Field(None, max_length=253)
+    blocking_workflow_execution: str | None = Field(
+        None,
+        max_length=317,
+        description="The WorkflowExecution in the way: its name, or namespace/name in another namespace.",
+    )
     duplicate_of: str | None = Field(None, max_length=253, description="The original request this one waits on.")
     duplicate_count: NonNegativeInt | None = Field(None, description="How many requests waited on this one.")
     skip_reason: SkipReason | None = None

@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 from executor.metrics import ExecutorMetrics
+from orchestrator.dryrun import DRY_RUN_DECISION
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import Verdict
 from shared.models import BlockReason, NotificationType, SkipReason
@@ -73,7 +74,7 @@ SYNTHETIC = {"up": set()}  # written by Prometheus for every target
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 # Label values we can check: the enums the orchestrator's labels are made of.
 ENUM_VALUES = {
-    "decision": {v.value for v in Verdict},
+    "decision": {v.value for v in Verdict} | {DRY_RUN_DECISION},
     "reason": {v.value for v in (*BlockReason, *SkipReason, *FailureReason)},
     "type": {v.value for v in NotificationType},
 }
@@ -160,7 +161,11 @@ def series_of(alert: str) -> list[tuple[str, dict[str, str]]]:
             "routing_decisions_total",
             {"decision": "Skip", "reason": "PreviousExecutionFailed"},
         ),
-        ("KubernautManualReviewRequired", "notification_requests_created_total", {"type": "manual-review"}),
+        (
+            "KubernautIneffectiveRemediationChain",
+            "routing_decisions_total",
+            {"decision": "Skip", "reason": "IneffectiveChain"},
+        ),
         ("KubernautBlockedExpiryLagHigh", "blocked_expiry_lag_seconds_bucket", {}),
         ("KubernautOrchestratorDown", "up", {"job": "kubernaut-orchestrator"}),
         ("KubernautExecutorDown", "up", {"job": "kubernaut-executor"}),

@@ -3,7 +3,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.models.conditions import set_condition
-from shared.validation import bundle_reference_problems, parameter_problems, service_account_problems
+from shared.validation import (
+    bundle_reference_problems,
+    duration_problems,
+    parameter_problems,
+    service_account_problems,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +60,28 @@ def test_set_condition_moves_the_transition_time_only_when_the_status_changes():
     assert conditions[0].last_transition_time == t0 + timedelta(seconds=9)
     conditions = set_condition(conditions, "Routed", "True", "Executing", "", t0)
     assert [c.type for c in conditions] == ["Blocked", "Routed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("9999999999999h", "out of range"),
+        ("99999999h", "out of range"),
+        ("0s", "must be longer than zero"),
+        ("5 minutes", "invalid duration"),
+    ],
+)
+def test_duration_problems_name_the_field_and_never_raise(text, problem):
+    (found,) = duration_problems("spec.timeouts.executing", text)
+    assert found.startswith("spec.timeouts.executing: ") and problem in found
+
+
+def test_a_workflow_execution_with_a_huge_timeout_is_a_configuration_problem_for_the_executor():
+    """Issue 17.4: the executor's validation made the same call and raised OverflowError."""
+    from executor.validation import spec_problems
+    from shared.models import WorkflowExecution
+    from tests import factories
+
+    wfe = WorkflowExecution.from_k8s(factories.workflow_execution(executionConfig={"timeout": "9999999999999h"}))
+    (problem,) = spec_problems(wfe)
+    assert problem.startswith("spec.executionConfig.timeout: ")

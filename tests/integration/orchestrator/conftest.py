@@ -22,7 +22,7 @@ from shared.models import NotificationRequest, RemediationRequest, WorkflowExecu
 from shared.runtime.client import KubeClient
 from shared.runtime.store import KubeDict
 from tests import factories
-from tests.integration.helpers import ObjectScene
+from tests.integration.helpers import ObjectScene, eventually
 from tests.integration.inloop import Start, starter
 
 RR = RemediationRequest.RESOURCE
@@ -51,14 +51,26 @@ class Scene(ObjectScene):
     async def notifications(self) -> list[KubeDict]:
         return list((await self.kube.list(NR, self.namespace))["items"])
 
-    async def run(self, wfe: str) -> None:
-        """The executor starts the run."""
+    async def execution_of(self, rr: str) -> str:
+        """The name of request `rr`'s WorkflowExecution, from its status (waits until it has one)."""
+
+        async def named() -> str | None:
+            ref = (await self.status(rr)).get("workflowExecutionRef") or {}
+            return ref.get("name")
+
+        return await eventually(named, what=f"{rr} to name its WorkflowExecution")
+
+    async def run(self, rr: str) -> None:
+        """The executor starts the run of request `rr`'s execution."""
+        wfe = await self.execution_of(rr)
         await self.kube.patch_status(WFE, self.namespace, wfe, {"phase": "Running", "startTime": _now()})
 
-    async def complete(self, wfe: str) -> None:
+    async def complete(self, rr: str) -> None:
+        wfe = await self.execution_of(rr)
         await self.kube.patch_status(WFE, self.namespace, wfe, {"phase": "Completed", "completionTime": _now()})
 
-    async def fail(self, wfe: str, *, reason: str = "TaskFailed", was_execution_failure: bool = True) -> None:
+    async def fail(self, rr: str, *, reason: str = "TaskFailed", was_execution_failure: bool = True) -> None:
+        wfe = await self.execution_of(rr)
         details = {"reason": reason, "message": f"{reason} in the test", "wasExecutionFailure": was_execution_failure}
         await self.kube.patch_status(
             WFE, self.namespace, wfe, {"phase": "Failed", "completionTime": _now(), "failureDetails": details}

@@ -41,7 +41,7 @@ async def test_fifty_requests_for_one_target_at_once_make_exactly_one_execution(
         if name != executing[0]:
             status = await scene.status(name)
             assert status["blockReason"] == "ResourceBusy"
-            assert status["blockingWorkflowExecution"] == executing[0]
+            assert status["blockingWorkflowExecution"] == await scene.execution_of(executing[0])
 
     # When it ends, exactly one of the waiting requests runs next; the rest wait on that one.
     await scene.complete(executing[0])
@@ -53,9 +53,10 @@ async def test_fifty_requests_for_one_target_at_once_make_exactly_one_execution(
 
     (second,) = await eventually(next_one, timeout=30, what="the next request to run")
     assert execution_creates(sandbox, scene.namespace) == [201, 201]
+    running = await scene.execution_of(second)
     for name in names:
         if name not in (executing[0], second):
-            await scene.until(name, lambda s: s.get("blockingWorkflowExecution") == second, f"waiting on {second}")
+            await scene.until(name, lambda s: s.get("blockingWorkflowExecution") == running, f"waiting on {second}")
 
 
 @pytest.mark.sandbox_only
@@ -81,7 +82,8 @@ async def test_a_create_whose_answer_is_lost_still_holds_the_target(
     phases = await eventually(settled, timeout=20, what="one executing, one blocked")
     (running,) = [n for n, p in phases.items() if p == "Executing"]
     (waiting,) = [n for n, p in phases.items() if p == "Blocked"]
-    assert (await scene.status(waiting))["blockingWorkflowExecution"] == running
-    assert [e["metadata"]["name"] for e in await scene.executions()] == [running]
+    wfe = await scene.execution_of(running)
+    assert (await scene.status(waiting))["blockingWorkflowExecution"] == wfe
+    assert [e["metadata"]["name"] for e in await scene.executions()] == [wfe]
     codes = execution_creates(sandbox, scene.namespace)
     assert codes.count(500) == 1 and codes.count(201) == (1 if when == "before" else 0), codes

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from orchestrator.reconciler import workflow_execution_name
 from shared.kubetime import parse_time
 from tests.integration.helpers import eventually
 from tests.integration.orchestrator.conftest import NR, RR, WFE, Scene, StartOrchestrator
@@ -19,8 +20,12 @@ async def test_a_request_executes_and_completes(scene: Scene, start_orchestrator
     orchestrator = await start_orchestrator()
     rr = await scene.request("rr-1")
     status = await scene.phase("rr-1", "Executing")
-    assert status["workflowExecutionRef"]["name"] == "rr-1"
     (wfe,) = await scene.executions()
+    assert (
+        status["workflowExecutionRef"]["name"]
+        == wfe["metadata"]["name"]
+        == workflow_execution_name("rr-1", rr["metadata"]["uid"])
+    )
     assert wfe["spec"]["targetResource"] == "default/deployment/web"
     assert wfe["metadata"]["ownerReferences"][0]["uid"] == rr["metadata"]["uid"]
     assert wfe["metadata"]["labels"]["kubernaut.ai/remediation-request"] == "rr-1"
@@ -57,6 +62,7 @@ async def test_previous_execution_failed_needs_manual_review_once_per_incident(
     await scene.run("rr-1")
     await scene.fail("rr-1", reason="TaskFailed", was_execution_failure=True)
     await scene.phase("rr-1", "Failed")
+    first = await scene.execution_of("rr-1")
 
     for name in ("rr-2", "rr-3"):
         await scene.request(name, fingerprint_seed=name)
@@ -64,9 +70,9 @@ async def test_previous_execution_failed_needs_manual_review_once_per_incident(
         assert status["skipReason"] == "PreviousExecutionFailed"
         assert status["requiresManualReview"] is True
         assert status["outcome"] == "ManualReviewRequired"
-        assert status["blockingWorkflowExecution"] == "rr-1"
+        assert status["blockingWorkflowExecution"] == first
         assert not status.get("workflowExecutionRef")
-    assert [w["metadata"]["name"] for w in await scene.executions()] == ["rr-1"], "no WFE for rr-2 or rr-3"
+    assert [w["metadata"]["name"] for w in await scene.executions()] == [first], "no WFE for rr-2 or rr-3"
     creates = [
         r
         for r in sandbox.admin.audit()
@@ -81,7 +87,7 @@ async def test_previous_execution_failed_needs_manual_review_once_per_incident(
     assert "ManualReviewRequired" in await scene.events("rr-2")
 
     # Acknowledged: the next request for T runs.
-    await scene.annotate(WFE, "rr-1", ACK, "alice: rolled back by hand")
+    await scene.annotate(WFE, first, ACK, "alice: rolled back by hand")
     await scene.request("rr-4", fingerprint_seed="fourth")
     await scene.phase("rr-4", "Executing")
 
@@ -92,7 +98,7 @@ async def test_deleting_the_failed_execution_acknowledges_it(scene: Scene, start
     await scene.phase("rr-1", "Executing")
     await scene.fail("rr-1")
     await scene.phase("rr-1", "Failed")
-    await scene.kube.delete(WFE, scene.namespace, "rr-1")
+    await scene.kube.delete(WFE, scene.namespace, await scene.execution_of("rr-1"))
     await eventually(lambda: _no_executions(scene), what="the WFE to go")
     await scene.request("rr-2", fingerprint_seed="second")
     await scene.phase("rr-2", "Executing")
@@ -149,7 +155,7 @@ async def test_a_duplicate_whose_original_is_deleted_routes_afresh(scene: Scene,
     await scene.blocked("rr-2", "DuplicateInProgress")
     await scene.kube.delete(RR, scene.namespace, "rr-1")  # its WFE goes with it (owner reference)
     status = await scene.phase("rr-2", "Executing")
-    assert status["workflowExecutionRef"]["name"] == "rr-2"
+    assert status["workflowExecutionRef"]["name"].startswith("rr-2-")
     assert not status.get("duplicateOf")
 
 
@@ -161,10 +167,11 @@ async def test_resource_busy_then_recently_remediated_then_runs_at_expiry(
     await scene.phase("rr-1", "Executing")
     await scene.request("rr-2", fingerprint_seed="second")  # same target, same workflow
     status = await scene.blocked("rr-2", "ResourceBusy")
-    assert status["blockingWorkflowExecution"] == "rr-1" and "blockedUntil" not in status
+    first = await scene.execution_of("rr-1")
+    assert status["blockingWorkflowExecution"] == first and "blockedUntil" not in status
     await scene.complete("rr-1")
     status = await scene.blocked("rr-2", "RecentlyRemediated")
-    completed = parse_time((await scene.kube.get(WFE, scene.namespace, "rr-1"))["status"]["completionTime"])
+    completed = parse_time((await scene.kube.get(WFE, scene.namespace, first))["status"]["completionTime"])
     assert parse_time(status["blockedUntil"]) == completed + timedelta(seconds=2)
     status = await scene.phase("rr-2", "Executing", timeout=10)
     assert (
@@ -195,7 +202,7 @@ async def test_resource_busy_ends_when_the_blocking_execution_vanishes(
     await scene.phase("rr-1", "Executing")
     await scene.request("rr-2", fingerprint_seed="second")
     await scene.blocked("rr-2", "ResourceBusy")
-    await scene.kube.delete(WFE, scene.namespace, "rr-1")
+    await scene.kube.delete(WFE, scene.namespace, await scene.execution_of("rr-1"))
     status = await scene.phase("rr-1", "Failed")
     assert "deleted" in status["message"]
     await scene.phase("rr-2", "Executing")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from orchestrator.chains import Link, LinkKind
 from orchestrator.routing import (
     Decision,
     Execution,
@@ -14,6 +18,7 @@ from orchestrator.routing import (
     RoutingSettings,
     Verdict,
     failure_chain,
+    first_start_time,
     record_failure,
     route,
 )
@@ -25,6 +30,7 @@ from shared.models import (
     Outcome,
     RemediationPhase,
     RemediationRequest,
+    RemediationRequestStatus,
     SkipReason,
 )
 from tests import factories
@@ -71,9 +77,10 @@ def other_rr(
     count=0,
     next_allowed=None,
     namespace="default",
+    started=None,
 ) -> Request:
     return Request(
-        namespace, name, created or ago(hours=1), phase, completed, failure_phase, outcome, count, next_allowed
+        namespace, name, created or ago(hours=1), phase, completed, failure_phase, outcome, count, next_allowed, started
     )
 
 
@@ -97,6 +104,9 @@ class View:
     executions: list[Execution] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     fingerprint_namespace: str = "default"
+    links: list[Link] = field(default_factory=list)
+    acknowledged: list[datetime] = field(default_factory=list)
+    dry_runs: list[Execution] = field(default_factory=list)
 
     def executions_on_target(self, target):
         return self.executions if target == TARGET else []
@@ -107,6 +117,15 @@ class View:
     def executed_requests(self, namespace, fingerprint):
         return [r for r in self.requests if r.namespace == namespace and fingerprint == FP and r.executed]
 
+    def chain_links(self, namespace, fingerprint, target):
+        return [link for link in self.links if namespace == "default" and fingerprint == FP and target == TARGET]
+
+    def chain_acknowledgements(self, namespace, fingerprint):
+        return self.acknowledged if namespace == "default" and fingerprint == FP else []
+
+    def dry_runs_on_target(self, target):
+        return self.dry_runs if target == TARGET else []
+
 
 def the_rr(name="rr-new", created=None, workflow="restart-pods") -> RemediationRequest:
     obj = factories.remediation_request(name, workflow_id=workflow, fingerprint_seed="signal")
@@ -116,6 +135,30 @@ def the_rr(name="rr-new", created=None, workflow="restart-pods") -> RemediationR
 
 def decide(view: View, rr: RemediationRequest | None = None, **kwargs) -> Decision:
     return route(rr or the_rr(), view, NOW, SETTINGS, **kwargs)
+
+
+def completed_link(name="rr-done", *, ended, count=0, created=None) -> Link:
+    """A completed remediation (Remediated or DryRun) of the fingerprint on the target, with its stored count."""
+    return Link(name, created or ended - timedelta(minutes=2), ended, LinkKind.COMPLETED, count)
+
+
+def chain_of(count: int) -> list[Link]:
+    """The history after which a request created now gets ineffective count `count`."""
+    return [completed_link(ended=ago(minutes=10), count=count - 1)]
+
+
+def dry_run(name="rr-dry", *, completed, workflow="restart-pods") -> Execution:
+    return Execution(
+        "default",
+        name,
+        completed - timedelta(seconds=1),
+        ExecutionPhase.COMPLETED,
+        workflow,
+        completed,
+        None,
+        False,
+        True,
+    )
 
 
 EXEC_FAILED = wfe(
@@ -206,7 +249,47 @@ ROWS = [
         Verdict.EXECUTE,
         None,
     ),
-    # 3 ConsecutiveFailures
+    # 3 IneffectiveChain
+    (
+        "the third remediation in a row followed by the signal again: manual review",
+        View(links=chain_of(3)),
+        Verdict.SKIP,
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "two ineffective remediations are below the threshold",
+        View(links=chain_of(2)),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a signal back later than the window after the last completion starts over",
+        View(links=[completed_link(ended=ago(minutes=31), count=5)]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a tripped chain stays tripped until acknowledged",
+        View(links=[*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)]),
+        Verdict.SKIP,
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "an acknowledged chain no longer counts",
+        View(
+            links=[*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)],
+            acknowledged=[ago(minutes=5)],
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a failed execution after the completions ends the chain",
+        View(links=[*chain_of(3), Link("rr-f", ago(minutes=8), ago(minutes=7), LinkKind.FAILED, 0)]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 4 ConsecutiveFailures
     (
         "three failures in a row within the cooldown block the fingerprint",
         View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]),
@@ -263,6 +346,18 @@ ROWS = [
         None,
     ),
     (
+        "a dry run of the same workflow completed on the target two minutes ago",
+        View(dry_runs=[dry_run(completed=ago(minutes=2))]),
+        Verdict.BLOCK,
+        BlockReason.RECENTLY_REMEDIATED,
+    ),
+    (
+        "a dry run of another workflow does not block",
+        View(dry_runs=[dry_run(completed=ago(minutes=2), workflow="scale-up")]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
         "a completion older than the cooldown does not block",
         View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=6))]),
         Verdict.EXECUTE,
@@ -297,6 +392,21 @@ ORDER = [
         "PreviousExecutionFailed before DuplicateInProgress",
         View([EXEC_FAILED], [other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
         SkipReason.PREVIOUS_EXECUTION_FAILED,
+    ),
+    (
+        "DuplicateInProgress before IneffectiveChain",
+        View(requests=[other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5))], links=chain_of(3)),
+        BlockReason.DUPLICATE_IN_PROGRESS,
+    ),
+    (
+        "IneffectiveChain before ConsecutiveFailures",
+        View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)], links=chain_of(3)),
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "IneffectiveChain before ResourceBusy",
+        View([wfe("wfe-run", ExecutionPhase.RUNNING, created=ago(minutes=1))], links=chain_of(3)),
+        SkipReason.INEFFECTIVE_CHAIN,
     ),
     (
         "DuplicateInProgress before ConsecutiveFailures",
@@ -339,6 +449,41 @@ def test_checks_run_in_the_specified_order(view, reason):
     assert decide(view).reason == reason
 
 
+def test_an_ineffective_chain_skip_names_the_chain_and_how_to_acknowledge_it():
+    decision = decide(View(links=chain_of(3)))
+    assert decision.ineffective_count == 3
+    assert decision.blocking_workflow_execution is None
+    assert decision.incident == f"default/{FP}@rr-done"
+    assert "kubernaut.ai/ineffective-chain-acknowledged" in decision.message and "3 remediations" in decision.message
+
+
+def test_every_request_of_one_chain_names_the_same_incident():
+    links = [*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)]
+    first = decide(View(links=chain_of(3)))
+    later = decide(View(links=links), the_rr("rr-later", created=NOW + timedelta(hours=5)))
+    assert first.incident == later.incident
+
+
+def test_the_count_is_carried_on_execute_and_on_decisions_after_check_3_only():
+    assert decide(View(links=chain_of(2))).ineffective_count == 2
+    assert decide(View()).ineffective_count == 0
+    duplicate = View(requests=[other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5))])
+    assert decide(duplicate).ineffective_count is None  # check 3 did not run: nothing to store
+
+
+def test_threshold_zero_turns_the_chain_check_off_but_still_counts():
+    off = dataclasses.replace(SETTINGS, ineffective_chain_threshold=0)
+    decision = route(the_rr(), View(links=chain_of(9)), NOW, off)
+    assert (decision.verdict, decision.ineffective_count) == (Verdict.EXECUTE, 9)
+
+
+def test_a_recently_remediated_block_by_a_dry_run_names_no_workflow_execution():
+    decision = decide(View(dry_runs=[dry_run(completed=ago(minutes=2))]))
+    assert decision.blocking_workflow_execution is None
+    assert decision.until == ago(minutes=2) + SETTINGS.recently_remediated_cooldown
+    assert "dry run" in decision.message and "default/rr-dry" in decision.message
+
+
 def test_skip_names_the_failed_execution_and_how_to_acknowledge_it():
     decision = decide(View([EXEC_FAILED]))
     assert decision.blocking_workflow_execution == "default/wfe-failed"
@@ -346,98 +491,148 @@ def test_skip_names_the_failed_execution_and_how_to_acknowledge_it():
     assert "kubernaut.ai/execution-failure-acknowledged" in decision.message
 
 
-def test_the_oldest_live_request_wins_and_ties_are_broken_by_name():
-    same_second = ago(minutes=5)
+def test_the_oldest_live_request_wins():
     view = View(
         requests=[
-            other_rr("rr-b", RemediationPhase.BLOCKED, created=same_second),
-            other_rr("rr-a", RemediationPhase.EXECUTING, created=same_second),
+            other_rr("rr-b", RemediationPhase.BLOCKED, created=ago(minutes=5), started=ago(minutes=5)),
             other_rr("rr-c", RemediationPhase.PENDING, created=ago(minutes=1)),
         ]
     )
-    assert decide(view).duplicate_of == "rr-a"
-    # Two requests created in the same second: the name decides, so exactly one of them goes first.
-    view = View(requests=[other_rr("rr-y", RemediationPhase.PENDING, created=NOW)])
-    assert decide(view, the_rr("rr-x")).verdict is Verdict.EXECUTE
-    view = View(requests=[other_rr("rr-x", RemediationPhase.PENDING, created=NOW)])
-    assert decide(view, the_rr("rr-y")).duplicate_of == "rr-x"
+    assert decide(view).duplicate_of == "rr-b"
 
 
-@pytest.mark.parametrize("phase", [RemediationPhase.BLOCKED, RemediationPhase.EXECUTING])
-def test_a_duplicate_decision_does_not_change_as_its_original_moves_on(phase):
-    """Re-routing a waiting duplicate must not rewrite its status just because the original was routed meanwhile."""
-    new = decide(View(requests=[other_rr("rr-a", None, created=ago(minutes=5))]))
-    later = decide(View(requests=[other_rr("rr-a", phase, created=ago(minutes=5))]))
-    assert later == new
-    assert "rr-a" in new.message
-
-
-def test_a_request_is_never_a_duplicate_of_itself():
-    view = View(requests=[other_rr("rr-new", RemediationPhase.PENDING, created=ago(minutes=5))])
-    assert decide(view, the_rr("rr-new", created=ago(minutes=5))).verdict is Verdict.EXECUTE
-
-
-def test_time_based_blocks_carry_their_expiry():
-    cf = decide(View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]))
-    assert cf.until == ago(minutes=10) + timedelta(hours=1)
-    assert cf.incident and cf.incident.startswith(FP)
-    rr = decide(View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]))
-    assert rr.until == ago(minutes=2) + timedelta(minutes=5)
-    assert rr.blocking_workflow_execution == "default/wfe-done"
-    backoff = decide(
-        View(
-            requests=[failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))]
-        )
-    )
-    assert backoff.until == NOW + timedelta(seconds=30)
-
-
-def test_event_based_blocks_have_no_expiry():
-    busy = decide(View([wfe("wfe-run", ExecutionPhase.RUNNING)]))
-    assert busy.until is None and busy.blocking_workflow_execution == "default/wfe-run"
-    dup = decide(View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]))
-    assert dup.until is None
-
-
-def test_recently_remediated_waits_for_the_latest_completion():
-    view = View(
+SECOND = NOW.replace(microsecond=0)
+TIE_BREAKS = [
+    # (description, others, this request's name, its startTime, expected duplicateOf)
+    (
+        "issue 17.2: a request routed earlier in the same second wins, though its name sorts last",
+        [other_rr("alert-zq7x", RemediationPhase.EXECUTING, created=SECOND, started=SECOND)],
+        "alert-b2kd",
+        None,
+        "alert-zq7x",
+    ),
+    (
+        "routed now comes before a same-second request nobody routed yet, whatever the names",
+        [other_rr("alert-a", None, created=SECOND)],
+        "alert-z",
+        None,
+        None,
+    ),
+    (
+        "between two routed requests of one second the earlier startTime wins, not the name",
         [
-            wfe("wfe-1", ExecutionPhase.COMPLETED, created=ago(minutes=10), completed=ago(minutes=4)),
-            wfe("wfe-2", ExecutionPhase.COMPLETED, created=ago(minutes=3), completed=ago(minutes=1)),
-        ]
-    )
-    decision = decide(view)
-    assert decision.blocking_workflow_execution == "default/wfe-2"
-    assert decision.until == ago(minutes=1) + timedelta(minutes=5)
+            other_rr("alert-a", RemediationPhase.BLOCKED, created=SECOND, started=SECOND + timedelta(milliseconds=9)),
+            other_rr("alert-z", RemediationPhase.EXECUTING, created=SECOND, started=SECOND + timedelta(milliseconds=3)),
+        ],
+        "alert-m",
+        None,
+        "alert-z",
+    ),
+    (
+        "a re-routed duplicate keeps its place: routed after its original",
+        [other_rr("alert-z", RemediationPhase.EXECUTING, created=SECOND, started=SECOND + timedelta(milliseconds=3))],
+        "alert-a",
+        SECOND + timedelta(milliseconds=4),
+        "alert-z",
+    ),
+    (
+        "a re-routed original stays the original",
+        [other_rr("alert-a", RemediationPhase.BLOCKED, created=SECOND, started=SECOND + timedelta(milliseconds=4))],
+        "alert-z",
+        SECOND + timedelta(milliseconds=3),
+        None,
+    ),
+    (
+        "the same startTime falls back to the name",
+        [other_rr("alert-a", RemediationPhase.EXECUTING, created=SECOND, started=SECOND)],
+        "alert-z",
+        SECOND,
+        "alert-a",
+    ),
+    (
+        "an earlier creationTimestamp wins over an earlier startTime",
+        [other_rr("alert-z", RemediationPhase.BLOCKED, created=SECOND - timedelta(seconds=1), started=SECOND)],
+        "alert-a",
+        SECOND - timedelta(seconds=5),
+        "alert-z",
+    ),
+]
 
 
 @pytest.mark.parametrize(
-    ("view", "verdict", "reason"),
-    [
-        (View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]), Verdict.EXECUTE, None),
-        (View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=2))]), Verdict.EXECUTE, None),
-        (
-            View(
-                requests=[
-                    failed_rr("rr-f1", completed=ago(seconds=30), count=1, next_allowed=NOW + timedelta(seconds=30))
-                ]
-            ),
-            Verdict.EXECUTE,
-            None,
-        ),
-        (View([EXEC_FAILED]), Verdict.SKIP, SkipReason.PREVIOUS_EXECUTION_FAILED),
-        (
-            View(requests=[other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
-            Verdict.BLOCK,
-            BlockReason.DUPLICATE_IN_PROGRESS,
-        ),
-        (View([wfe("wfe-run", ExecutionPhase.RUNNING)]), Verdict.BLOCK, BlockReason.RESOURCE_BUSY),
-    ],
-    ids=["breaker bypassed", "cooldown bypassed", "backoff bypassed", "review kept", "duplicate kept", "busy kept"],
+    ("others", "name", "started", "duplicate_of"), [row[1:] for row in TIE_BREAKS], ids=[row[0] for row in TIE_BREAKS]
 )
-def test_manual_unblock_bypasses_only_the_time_based_checks(view, verdict, reason):
-    decision = decide(view, bypass_time_blocks=True)
-    assert (decision.verdict, decision.reason) == (verdict, reason)
+def test_same_second_duplicates_are_ordered_by_who_was_routed_first(others, name, started, duplicate_of):
+    rr = the_rr(name, created=SECOND)
+    if started is not None:
+        rr = rr.model_copy(update={"status": RemediationRequestStatus(start_time=started)})
+    assert decide(View(requests=others), rr).duplicate_of == duplicate_of
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c", "zq7x", "b2kd"]), st.integers(0, 1)),
+        min_size=2,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_same_second_duplicates_agree_on_one_original_whatever_the_routing_order(requests, random):
+    """Route every request once, in any order, each decision written before the next (as the fingerprint lock makes
+    it), on a clock that never ticks; then route them all again in another order. Exactly one request of the earliest
+    second is the original and stays it; every other waits on an older live request, never in a cycle."""
+    created = {name: SECOND + timedelta(seconds=second) for name, second in requests}
+    started: dict[str, datetime] = {}
+
+    def view_for(name: str) -> View:
+        return View(
+            requests=[
+                other_rr(
+                    o, RemediationPhase.BLOCKED if o in started else None, created=created[o], started=started.get(o)
+                )
+                for o in created
+                if o != name
+            ]
+        )
+
+    def route_one(name: str) -> str | None:
+        rr = the_rr(name, created=created[name])
+        if name in started:
+            rr = rr.model_copy(update={"status": RemediationRequestStatus(start_time=started[name])})
+        view = view_for(name)
+        decision = decide(view, rr)
+        started.setdefault(name, first_start_time("default", FP, view, SECOND))  # written with the decision
+        return decision.duplicate_of
+
+    def settle(order: list[str]) -> dict[str, str | None]:
+        decisions = {name: route_one(name) for name in order}
+        assert len([name for name, of in decisions.items() if of is None]) == 1, decisions
+        for name, original in decisions.items():
+            seen, waits_on = {name}, original
+            while waits_on is not None:
+                assert waits_on not in seen, f"{name} waits on itself through {seen}"
+                seen.add(waits_on)
+                waits_on = decisions[waits_on]
+        return decisions
+
+    order = [name for name, _ in requests]
+    random.shuffle(order)
+    first = settle(order)
+    original = next(name for name, of in first.items() if of is None)
+    assert created[original] == min(created.values())
+    random.shuffle(order)
+    again = settle(order)
+    assert next(name for name, of in again.items() if of is None) == original
+
+
+def test_a_first_routing_starts_after_every_routed_request_of_the_fingerprint():
+    view = View(requests=[other_rr("rr-a", RemediationPhase.EXECUTING, created=NOW, started=NOW)])
+    assert first_start_time("default", FP, view, NOW) == NOW + timedelta(microseconds=1)
+    assert first_start_time("default", FP, view, NOW - timedelta(seconds=2)) == NOW + timedelta(microseconds=1)
+    assert first_start_time("default", FP, view, NOW + timedelta(seconds=1)) == NOW + timedelta(seconds=1)
+    assert first_start_time("default", FP, View(), NOW) == NOW
 
 
 # -- failure history (SPEC 4.3) ---------------------------------------------------------------------------------
