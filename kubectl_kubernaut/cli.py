@@ -30,7 +30,8 @@ from kubectl_kubernaut.report import (
     status_report,
 )
 from kubectl_kubernaut.settings import DEFAULT_SOURCE, SettingsOrigin, defaults, from_deployment
-from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, TIME_BASED_REASONS, UNBLOCK_ANNOTATION, explain
+from orchestrator.dryrun import is_dry_run
+from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, TIME_BASED_REASONS, UNBLOCK_ANNOTATION, Verdict, explain
 from orchestrator.validation import semantic_problems
 from shared.models import ModelError, RemediationPhase, RemediationRequest
 from shared.runtime.client import ApiError, retry_on_conflict
@@ -139,6 +140,13 @@ async def _explain(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
     bypass = marked or args.if_unblocked
     now = datetime.now(UTC)
     explanation = explain(rr, snap.view, now, origin.settings.routing(), bypass_time_blocks=bypass)
+    settings = origin.settings
+    dry_run = is_dry_run(rr, everywhere=settings.dry_run, namespaces=frozenset(settings.dry_run_namespaces))
+    if dry_run and explanation.decision.verdict is Verdict.EXECUTE:
+        notes.append(
+            "a dry run (SPEC 4.8): where this says Execute, the orchestrator creates nothing and ends the "
+            "request Completed with outcome DryRun"
+        )
     return explain_report(
         obj,
         explanation,
@@ -146,6 +154,7 @@ async def _explain(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
         now,
         origin,
         bypass_time_blocks=bypass,
+        dry_run=dry_run,
         unblock_asked=args.if_unblocked and not marked,
         notes=notes,
     )

@@ -112,6 +112,8 @@ def explain(report: dict[str, Any], style: Style) -> list[str]:
     lines.append(style.dim(f"    {values}"))
     if report["bypassTimeBlocks"]:
         lines.append("  time-based checks bypassed (kubernaut.ai/unblock)")
+    if report.get("dryRun"):
+        lines.append("  a dry run: routed as in production, but nothing is executed")
     lines.append(f"  evaluated at {report['evaluatedAt']}")
     lines.append("")
     rows = [["#", "CHECK", "RESULT", "FACTS"]]

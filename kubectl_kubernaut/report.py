@@ -118,6 +118,7 @@ def explain_report(
     origin: SettingsOrigin,
     *,
     bypass_time_blocks: bool,
+    dry_run: bool,
     unblock_asked: bool,
     notes: Iterable[str] = (),
 ) -> dict[str, Any]:
@@ -162,6 +163,7 @@ def explain_report(
             "values": shown(origin.settings),
         },
         "bypassTimeBlocks": bypass_time_blocks,
+        "dryRun": dry_run,
         "checks": checks,
         "decision": decision_json(explanation.decision, now),
         "agreesWithStatus": agrees,

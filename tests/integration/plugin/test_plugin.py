@@ -50,6 +50,7 @@ EXPLAIN_KEYS = {
     "request",
     "settings",
     "bypassTimeBlocks",
+    "dryRun",
     "checks",
     "decision",
     "agreesWithStatus",
@@ -171,7 +172,7 @@ async def _failed_mid_run(scene: Scene) -> dict[str, Any]:
 
 async def _acknowledged(scene: Scene) -> dict[str, Any]:
     await _failed_mid_run(scene)
-    await scene.annotate(WFE, "old", ACK, "checked")
+    await scene.annotate(WFE, await scene.execution_of("old"), ACK, "checked")
     return {"fingerprint_seed": "new"}
 
 
@@ -188,6 +189,15 @@ async def _backoff(scene: Scene) -> dict[str, Any]:
     return {"fingerprint_seed": "old"}
 
 
+async def _dry_run_after_completion(scene: Scene) -> dict[str, Any]:
+    await _recently_remediated(scene)
+    return {"fingerprint_seed": "new", "annotations": {"kubernaut.ai/dry-run": "true"}}
+
+
+async def _dry_run(scene: Scene) -> dict[str, Any]:
+    return {"annotations": {"kubernaut.ai/dry-run": "true"}}
+
+
 SCENES: dict[str, Callable[[Scene], Awaitable[dict[str, Any]]]] = {
     "execute": _nothing,
     "resource-busy": _busy,
@@ -196,6 +206,8 @@ SCENES: dict[str, Callable[[Scene], Awaitable[dict[str, Any]]]] = {
     "acknowledged-failure": _acknowledged,
     "duplicate": _duplicate,
     "exponential-backoff": _backoff,
+    "dry-run": _dry_run,
+    "dry-run-recently-remediated": _dry_run_after_completion,
 }
 
 
@@ -206,9 +218,13 @@ async def test_explain_decides_what_the_orchestrator_then_does(
     orchestrator = await start_orchestrator()
     options = await SCENES[name](scene)
     await orchestrator.shutdown()
+    annotations = options.pop("annotations", {})
     await scene.request("new", **options)
+    for key, value in annotations.items():
+        await scene.annotate(RR, "new", key, value)
 
     before = await plugin.json("explain", "rr", "new")
+    assert before["dryRun"] is bool(annotations)
     assert before["request"]["phase"] is None and before["agreesWithStatus"] is None
     assert before["settings"]["source"] == "deployment"
     assert [c["check"] for c in before["checks"]] == ROUTING_CHECKS
@@ -217,7 +233,11 @@ async def test_explain_decides_what_the_orchestrator_then_does(
 
     await start_orchestrator()
     status = await scene.until("new", routed, "routed")
-    assert outcome_of(status) == predicted(before["decision"]), (name, before["decision"], status)
+    expected = predicted(before["decision"])
+    if before["dryRun"] and expected[0] == "Executing":
+        expected = ("Completed", None, None)  # SPEC 4.8: what production would run, a dry run only records
+        assert status.get("outcome") == "DryRun"
+    assert outcome_of(status) == expected, (name, before["decision"], status)
     if status["phase"] == "Blocked":
         after = await plugin.json("explain", "rr", "new")
         assert after["agreesWithStatus"] is True, after["difference"]
@@ -302,13 +322,14 @@ async def test_status_lists_blocks_and_failed_executions_and_its_command_acknowl
     assert (blocked["name"], blocked["reason"], blocked["blockingWorkflowExecution"]) == (
         "waiting",
         "ResourceBusy",
-        "elsewhere",
+        await scene.execution_of("elsewhere"),
     )
     (review,) = report["manualReview"]
     assert set(review) == FAILED_EXECUTION_KEYS
-    assert review["workflowExecution"] == "old" and review["target"] == "default/deployment/web"
+    old = await scene.execution_of("old")
+    assert review["workflowExecution"] == old and review["target"] == "default/deployment/web"
     assert review["requests"] == [f"{scene.namespace}/skipped"]
-    assert review["command"] == f"kubectl kubernaut ack wfe old -n {scene.namespace} --reason '...'"
+    assert review["command"] == f"kubectl kubernaut ack wfe {old} -n {scene.namespace} --reason '...'"
 
     table = await plugin("status")
     assert table.code == 0 and review["command"] in table.stdout and "\x1b[" not in table.stdout
@@ -316,7 +337,7 @@ async def test_status_lists_blocks_and_failed_executions_and_its_command_acknowl
     argv = shlex.split(review["command"].replace("'...'", "'target checked'"))[2:]
     done = await plugin.json(*argv)
     assert done["action"] == "acknowledged" and done["resource"] == "WorkflowExecution"
-    assert json.loads((await _get(scene, WFE, "old"))["metadata"]["annotations"][ACK])["reason"] == "target checked"
+    assert json.loads((await _get(scene, WFE, old))["metadata"]["annotations"][ACK])["reason"] == "target checked"
     assert (await plugin.json("status"))["manualReview"] == []
     await scene.request("after", fingerprint_seed="after")
     await scene.phase("after", "Executing")
@@ -337,15 +358,17 @@ async def test_ack_wfe_refuses_what_needs_no_acknowledgement(
 ):
     await start_orchestrator()
     await _recently_remediated(scene)
-    assert "is not failed (phase Completed)" in one_line_error(await plugin("ack", "wfe", "old", "--reason", "x"))
+    old = await scene.execution_of("old")
+    assert "is not failed (phase Completed)" in one_line_error(await plugin("ack", "wfe", old, "--reason", "x"))
     await scene.request("second", target=("Deployment", "api", "default"), fingerprint_seed="second")
     await scene.phase("second", "Executing")
     await scene.fail("second", reason="ImagePullBackOff", was_execution_failure=False)
     await scene.phase("second", "Failed")
-    line = one_line_error(await plugin("ack", "wfe", "second", "--reason", "x"))
+    second = await scene.execution_of("second")
+    line = one_line_error(await plugin("ack", "wfe", second, "--reason", "x"))
     assert "wasExecutionFailure" in line and "nothing to acknowledge" in line
-    assert ACK not in ((await _get(scene, WFE, "second"))["metadata"].get("annotations") or {})
-    usage = await plugin("ack", "wfe", "second")
+    assert ACK not in ((await _get(scene, WFE, second))["metadata"].get("annotations") or {})
+    usage = await plugin("ack", "wfe", second)
     assert "--reason" in one_line_error(usage, code=2)
 
 
@@ -395,8 +418,9 @@ async def test_explain_json_shape_and_table(scene: Scene, start_orchestrator: St
         assert set(check) == CHECK_KEYS
         assert all(isinstance(v, str | int | bool | type(None)) for v in check["facts"].values())
     (busy,) = [c for c in report["checks"] if c["check"] == "ResourceBusy"]
-    assert busy["decides"] and busy["facts"]["blockingWorkflowExecution"] == f"{scene.namespace}/old"
-    assert report["decision"]["blockingWorkflowExecution"] == f"{scene.namespace}/old"
+    old = f"{scene.namespace}/{await scene.execution_of('old')}"
+    assert busy["decides"] and busy["facts"]["blockingWorkflowExecution"] == old
+    assert report["decision"]["blockingWorkflowExecution"] == old
 
     table = await plugin("explain", "rr", "new")
     assert table.code == 0 and "\x1b[" not in table.stdout
@@ -528,7 +552,8 @@ async def test_who_is_the_servers_answer_else_the_kubeconfigs_user(
 ):
     """No orchestrator here: the test writes the statuses it would write."""
     await scene.kube.create(WFE, factories.workflow_execution("old", scene.namespace))
-    await scene.fail("old", was_execution_failure=True)
+    details = {"reason": "TaskFailed", "message": "failed in the test", "wasExecutionFailure": True}
+    await scene.kube.patch_status(WFE, scene.namespace, "old", {"phase": "Failed", "failureDetails": details})
     await scene.request("blocked", fingerprint_seed="blocked")
     await scene.kube.patch_status(RR, scene.namespace, "blocked", {"phase": "Blocked", "blockReason": "ResourceBusy"})
     alice = sandbox.kubeconfig_for("alice@example.com")

@@ -52,14 +52,14 @@ async def test_the_users_roles_grant_exactly_the_calls_of_the_plugin(
     for argv in (
         ("explain", "rr", "waiting"),
         ("status", "-A"),
-        ("ack", "wfe", "old", "--reason", "checked"),
+        ("ack", "wfe", await scene.execution_of("old"), "--reason", "checked"),
         ("ack", "chain", "rr", "old", "--reason", "checked"),
         ("unblock", "rr", "waiting"),
     ):
         ran = await plugin(*argv, kubeconfig=as_operator)
         assert ran.code == 0, (argv, ran.stderr)
     assert (await scene.get("waiting"))["metadata"]["annotations"]
-    assert (await scene.kube.get(WFE, scene.namespace, "old"))["metadata"]["annotations"]
+    assert (await scene.kube.get(WFE, scene.namespace, await scene.execution_of("old")))["metadata"]["annotations"]
 
     objects = built(overlay)
     for user, role in ((viewer, "kubernaut-viewer"), (operator, "kubernaut-operator")):
