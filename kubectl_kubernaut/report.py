@@ -202,8 +202,8 @@ def compare(
     if phase == RemediationPhase.EXECUTING:
         ref = section(status, "workflowExecutionRef").get("name")
         return None, (
-            f"the request is Executing ({ref}): routing is done for it; the checks show what a request routed now "
-            "would get"
+            f"the request is Executing ({ref}): routing is done for it; the checks show what another request of "
+            "this signal and target routed now would get (this one's own execution counts as busy)"
         )
     if phase != RemediationPhase.BLOCKED:
         return (
