@@ -565,3 +565,28 @@ async def test_who_is_the_servers_answer_else_the_kubeconfigs_user(
     done = await plugin.json("unblock", "rr", "blocked", kubeconfig=alice)
     assert (done["by"], done["identitySource"]) == ("alice@example.com", "kubeconfig")
     assert json.loads(done["value"])["via"] == "kubeconfig"
+
+
+async def test_an_unblocked_request_is_explained_as_the_orchestrator_routes_it(
+    scene: Scene, start_orchestrator: StartOrchestrator, plugin: Plugin
+):
+    """Unblocked while an event-based block holds it: explain bypasses the time-based checks as the orchestrator will
+    when the block's cause ends - here RecentlyRemediated, which the run that ends would otherwise raise."""
+    orchestrator = await start_orchestrator()
+    await _busy(scene)
+    await scene.request("new", fingerprint_seed="new")
+    await scene.blocked("new", "ResourceBusy")
+    await plugin.json("unblock", "rr", "new", "--reason", "run it as soon as the target is free")
+    report = await plugin.json("explain", "rr", "new")
+    assert report["bypassTimeBlocks"] is True and report["request"]["unblockAnnotation"]
+    assert report["decision"]["reason"] == "ResourceBusy" and report["agreesWithStatus"] is True
+
+    await orchestrator.shutdown()
+    await scene.complete("old")
+    report = await plugin.json("explain", "rr", "new")
+    (recent,) = [c for c in report["checks"] if c["check"] == "RecentlyRemediated"]
+    assert recent["matched"] and recent["bypassed"]
+    assert report["decision"]["verdict"] == "Execute" and report["agreesWithStatus"] is False
+    assert "status says Blocked (ResourceBusy)" in report["difference"]
+    await start_orchestrator()
+    await scene.phase("new", "Executing")
