@@ -141,6 +141,11 @@ async def _explain(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
     now = datetime.now(UTC)
     explanation = explain(rr, snap.view, now, origin.settings.routing(), bypass_time_blocks=bypass)
     settings = origin.settings
+    if settings.watched_namespaces and namespace not in settings.watched_namespaces:
+        notes.append(
+            f"the orchestrator watches only {', '.join(settings.watched_namespaces)} (WATCHED_NAMESPACES): nothing "
+            f"routes requests in {namespace}"
+        )
     dry_run = is_dry_run(rr, everywhere=settings.dry_run, namespaces=frozenset(settings.dry_run_namespaces))
     if dry_run and explanation.decision.verdict is Verdict.EXECUTE:
         notes.append(

@@ -590,3 +590,23 @@ async def test_an_unblocked_request_is_explained_as_the_orchestrator_routes_it(
     assert "status says Blocked (ResourceBusy)" in report["difference"]
     await start_orchestrator()
     await scene.phase("new", "Executing")
+
+
+async def test_an_annotation_lands_on_the_version_checked_and_a_conflict_is_checked_again(
+    scene: Scene, plugin: Plugin, sandbox: SandboxHandle, kube: KubeClient
+):
+    await scene.request("new")
+    await scene.kube.patch_status(RR, scene.namespace, "new", {"phase": "Blocked", "blockReason": "ResourceBusy"})
+    sandbox.admin.fail_requests(code=409, count=1, verb="patch", resource="remediationrequests", user="carol")
+    done = await plugin.json("unblock", "rr", "new", kubeconfig=sandbox.kubeconfig_for("carol"))
+    assert done["by"] == "carol"
+    patches = [r for r in sandbox.admin.audit(user="carol") if r.verb == "patch"]
+    assert [r.code for r in patches] == [409, 200], "re-read, re-checked, then written"
+    gets = [r for r in sandbox.admin.audit(user="carol") if r.verb == "get" and r.resource == "remediationrequests"]
+    assert len(gets) == 2
+
+    watching = orchestrator_deployment(scene.namespace, {"KUBERNAUT_ORCHESTRATOR_WATCHED_NAMESPACES": "elsewhere"})
+    watching["metadata"]["name"] = "watching-elsewhere"
+    await kube.create(DEPLOYMENTS, watching)
+    report = await plugin.json("explain", "rr", "new", "--settings-from", f"{scene.namespace}/watching-elsewhere")
+    assert any("watches only elsewhere" in note for note in report["notes"])
