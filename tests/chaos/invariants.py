@@ -110,6 +110,12 @@ def _owner_uid(obj: KubeDict) -> str | None:
     return next((o.get("uid") for o in _meta(obj).get("ownerReferences") or [] if o.get("controller")), None)
 
 
+def _by_owner(executions: dict[str, KubeDict]) -> dict[str, KubeDict]:
+    """Owner uid -> WorkflowExecution: an execution is a request's own by its controller owner reference (its name
+    is the request's plus a hash of the uid)."""
+    return {uid: wfe for wfe in executions.values() if (uid := _owner_uid(wfe))}
+
+
 def _reference_key(namespace: str, reference: str) -> str:
     return reference if "/" in reference else f"{namespace}/{reference}"
 
@@ -159,6 +165,7 @@ def check_settled(evidence: Evidence) -> Check:
     check = Check("every RR terminal or Blocked for a current, correct reason", "2")
     requests = evidence.final["remediationrequests"]
     executions = evidence.final["workflowexecutions"]
+    owned = _by_owner(executions)
     for key, obj in sorted(requests.items()):
         check.looked_at += 1
         status = _status(obj)
@@ -167,7 +174,7 @@ def check_settled(evidence: Evidence) -> Check:
         if phase in TERMINAL_RR:
             continue
         if phase != "Blocked":
-            wfe = executions.get(f"{namespace}/{_meta(obj).get('name')}")
+            wfe = owned.get(str(_meta(obj).get("uid")))
             cause = f"its WorkflowExecution is {_status(wfe).get('phase') or 'new'}" if wfe else "no WorkflowExecution"
             check.fail(f"{key} is {phase or 'unhandled'} ({cause})")
             continue
@@ -208,6 +215,7 @@ def check_outcomes(evidence: Evidence) -> Check:
     requests = evidence.final["remediationrequests"]
     executions = evidence.final["workflowexecutions"]
     designs = {f"{p.namespace}/{p.name}": p for p in evidence.plan.requests}
+    owned = _by_owner(executions)
     history = _phase_history(evidence.recorder)
     for key, obj in sorted(requests.items()):
         status = _status(obj)
@@ -220,9 +228,7 @@ def check_outcomes(evidence: Evidence) -> Check:
             check.fail(f"{key} was not created by the load")
             continue
         namespace = _meta(obj).get("namespace") or ""
-        own = executions.get(key)
-        if own is not None and _owner_uid(own) != _meta(obj).get("uid"):
-            own = None
+        own = owned.get(str(_meta(obj).get("uid")))
         problem = _outcome_problem(design, obj, own, requests, executions, namespace, history.get(key, []))
         if problem:
             check.fail(f"{key} ({design.outcome.name}): {problem}")
@@ -323,6 +329,7 @@ def check_chains(evidence: Evidence) -> Check:
     requests = evidence.final["remediationrequests"]
     executions = evidence.final["workflowexecutions"]
     window = parse_duration(ORCHESTRATOR_SETTINGS["ineffective_window"])
+    owned = _by_owner(executions)
     links: dict[str, list[tuple[KubeDict, Link]]] = defaultdict(list)
     for obj in requests.values():
         link = link_from(obj)
@@ -334,7 +341,7 @@ def check_chains(evidence: Evidence) -> Check:
         target, link = target_of(obj), link_from(obj)
         if link is None or target is None:
             continue
-        decided = _decided_at(obj, link, executions.get(key))
+        decided = _decided_at(obj, link, owned.get(str(_meta(obj).get("uid"))))
         if decided is None:
             continue
         check.looked_at += 1
