@@ -12,9 +12,10 @@ from typing import Any, Final
 
 from sandbox import fielderrors as fe
 from sandbox.fielderrors import FieldError
+from sandbox.microtime import MicroTimeError, parse_micro_time
 from sandbox.objectmeta import dns_label_problems, dns_subdomain_problems, micro_timestamp, timestamp
 from sandbox.patch import MergeRules
-from sandbox.resources import ResourceType, Strategy, View, deep_copy
+from sandbox.resources import DecodeError, ResourceType, Strategy, View, deep_copy
 from sandbox.selectors import label_key_problems
 
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
@@ -38,16 +39,33 @@ def _parse_time(value: Any) -> datetime | None:
 def _normalise_times(
     obj: dict[str, Any], seconds: tuple[tuple[str, ...], ...], micro: tuple[tuple[str, ...], ...]
 ) -> None:
-    """Rewrite `metav1.Time` (seconds) and `metav1.MicroTime` fields as the server serialises them."""
-    for paths, render in ((seconds, timestamp), (micro, micro_timestamp)):
-        for path in paths:
-            node: Any = obj
-            for key in path[:-1]:
-                node = node.get(key) if isinstance(node, dict) else None
-            if isinstance(node, dict):
-                parsed = _parse_time(node.get(path[-1]))
-                if parsed is not None:
-                    node[path[-1]] = render(parsed)
+    """Rewrite `metav1.Time` (seconds) and `metav1.MicroTime` fields as the server serialises them.
+
+    A MicroTime the server's decoder refuses (not exactly six fractional digits, say) raises DecodeError with the
+    server's words; a seconds Time is read leniently.
+    """
+    for path in seconds:
+        node = _parent(obj, path)
+        if node is not None:
+            parsed = _parse_time(node.get(path[-1]))
+            if parsed is not None:
+                node[path[-1]] = timestamp(parsed)
+    for path in micro:
+        node = _parent(obj, path)
+        if node is not None and path[-1] in node:
+            try:
+                instant = parse_micro_time(node[path[-1]])
+            except MicroTimeError as exc:
+                raise DecodeError(str(exc)) from None
+            if instant is not None:
+                node[path[-1]] = micro_timestamp(instant)
+
+
+def _parent(obj: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    node: Any = obj
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
 
 
 class NamespaceStrategy(Strategy):

@@ -8,7 +8,7 @@ the client's malformed patch (400), the others a patch that does not apply to th
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -195,8 +195,10 @@ _RETAIN_KEYS: Final = "$retainKeys"
 def strategic_merge_patch(target: Any, patch: Any, rules: MergeRules) -> Any:
     """A strategic merge patch: a merge patch whose lists merge by key where the kind says so.
 
-    Supports `$patch: replace|delete`, `$deleteFromPrimitiveList/<list>` and `$retainKeys`; ignores
-    `$setElementOrder/<list>` (order follows the existing list, then new items).
+    Supports `$patch: replace|delete`, `$deleteFromPrimitiveList/<list>`, `$retainKeys` and
+    `$setElementOrder/<list>`. A merged list is ordered as kube-apiserver orders it (`_in_server_order`): the
+    patch's items in the patch's order (or `$setElementOrder`'s), the items only the server had in their live
+    order, each of those placed before the first patch item it preceded in the live list.
     """
     if not isinstance(patch, dict):
         raise PatchError("json: cannot unmarshal array into Go value of type map[string]interface {}", decode=True)
@@ -211,6 +213,11 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...
         return None
     result = dict(target)
     retain = patch.get(_RETAIN_KEYS)
+    element_orders = {
+        key[len(_SET_ELEMENT_ORDER) :]: value
+        for key, value in patch.items()
+        if key.startswith(_SET_ELEMENT_ORDER) and isinstance(value, list)
+    }
     for key, value in patch.items():
         if key in (_DIRECTIVE, _RETAIN_KEYS) or key.startswith(_SET_ELEMENT_ORDER):
             continue
@@ -235,9 +242,17 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...
             if merged is not None:
                 result[key] = merged
         elif isinstance(value, list):
-            result[key] = _smp_list(current if isinstance(current, list) else [], value, child, rules)
+            if child in rules.primitive_merge_lists and not isinstance(current, list):
+                result[key] = list(value)  # a list the object lacks is taken as the patch gives it, duplicates too
+            else:
+                result[key] = _smp_list(current if isinstance(current, list) else [], value, child, rules)
         else:
             result[key] = value
+    for name, order in element_orders.items():
+        live = target.get(name)
+        if isinstance(result.get(name), list) and isinstance(live, list):
+            identity = _identity(rules, (*path, name))
+            result[name] = _in_server_order(result[name], order, live, identity)
     if isinstance(retain, list):
         result = {key: value for key, value in result.items() if key in retain}
     return result
@@ -245,9 +260,11 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], path: tuple[str, ...
 
 def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...], rules: MergeRules) -> list[Any]:
     if path in rules.primitive_merge_lists:
-        merged = list(target)
-        merged.extend(item for item in patch if item not in merged)
-        return merged
+        merged = []  # both lists' items, each once (kube-apiserver deduplicates the live list's items too)
+        for item in (*target, *patch):
+            if item not in merged:
+                merged.append(item)
+        return _in_server_order(merged, patch, target, _identity(rules, path))
     merge_key = rules.key_for(path)
     if merge_key is None:
         return [item for item in patch if not (isinstance(item, dict) and item.get(_DIRECTIVE) == "replace")]
@@ -267,4 +284,52 @@ def _smp_list(target: list[Any], patch: list[Any], path: tuple[str, ...], rules:
             merged.append({key: value for key, value in item.items() if key != _DIRECTIVE})
         else:
             merged[position] = _smp_map(merged[position], item, (*path, "[]"), rules)
-    return merged
+    kept = [item for item in patch if item.get(_DIRECTIVE) != "delete"]
+    return _in_server_order(merged, kept, target, _identity(rules, path))
+
+
+def _identity(rules: MergeRules, path: tuple[str, ...]) -> Callable[[Any], Any]:
+    """What names a list item: its merge key's value in a keyed list, the item itself in a list of primitives."""
+    merge_key = rules.key_for(path)
+    if merge_key is None:
+        return lambda item: item
+    return lambda item: item.get(merge_key) if isinstance(item, dict) else item
+
+
+def _in_server_order(merged: list[Any], order: list[Any], live: list[Any], identity: Callable[[Any], Any]) -> list[Any]:
+    """The order kube-apiserver gives a merged list (apimachinery strategicpatch, checked against v1.36.2).
+
+    The items named in `order` (the patch list, or its `$setElementOrder`) come in that order; the others, which
+    only the live list had, keep their live order; walking both, a live-only item goes first only when both it and
+    the next patch item were live and it came before that item there. So a new item lands before the live ones:
+    `["b"]` on `["a"]` gives `["b", "a"]`.
+    """
+    named = [identity(item) for item in order]
+    was_live = [identity(item) for item in live]
+
+    def position(ids: list[Any], item: Any) -> int | None:
+        key = identity(item)
+        return ids.index(key) if key in ids else None
+
+    from_patch = sorted((i for i in merged if identity(i) in named), key=lambda i: named.index(identity(i)))
+    live_only = sorted(  # live items only, but for patch items a $setElementOrder leaves out: those go last
+        (i for i in merged if identity(i) not in named),
+        key=lambda i: was_live.index(identity(i)) if identity(i) in was_live else len(was_live),
+    )
+    result: list[Any] = []
+    left = right = 0
+    while left < len(live_only) or right < len(from_patch):
+        if right >= len(from_patch):
+            take_live = True
+        elif left >= len(live_only):
+            take_live = False
+        else:
+            here, there = position(was_live, live_only[left]), position(was_live, from_patch[right])
+            take_live = here is not None and there is not None and here < there
+        if take_live:
+            result.append(live_only[left])
+            left += 1
+        else:
+            result.append(from_patch[right])
+            right += 1
+    return result

@@ -27,7 +27,7 @@ from sandbox.objectmeta import (
     validate_meta_update,
 )
 from sandbox.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from sandbox.resources import Catalog, ResourceType
+from sandbox.resources import Catalog, DecodeError, ResourceType
 from sandbox.selectors import FieldSelector, LabelSelector
 from sandbox.status import ApiError, GroupKind, GroupResource
 from sandbox.storage import KeyExistsError, RevisionExpiredError, Storage, StoredObject
@@ -316,7 +316,7 @@ class Registry:
             if exc.decode:
                 raise status.bad_request(str(exc)) from None
             raise status.invalid_patch() from None
-        obj = self._decode(resource, patched)
+        obj = self._decode(resource, patched, patching=True)
         _check_name(obj["metadata"], name)
         if resource.namespaced and (obj["metadata"].get("namespace") or "") != namespace:
             raise status.bad_request(
@@ -459,8 +459,12 @@ class Registry:
                 ],
             )
 
-    def _decode(self, resource: ResourceType, body: Any) -> dict[str, Any]:
-        """Check apiVersion/kind of a body, convert it to the stored form and let the strategy decode it."""
+    def _decode(self, resource: ResourceType, body: Any, *, patching: bool = False) -> dict[str, Any]:
+        """Check apiVersion/kind of a body, convert it to the stored form and let the strategy decode it.
+
+        A body whose typed fields do not decode is a 400 naming the kind (apiserver's transformDecodeError); a
+        patched object that does not decode is a 422 on the field `patch` (handlers/patch.go).
+        """
         if not isinstance(body, dict):
             raise status.bad_request(f"Object '{resource.kind}' is not a JSON object")
         api_version = body.get("apiVersion")
@@ -484,7 +488,15 @@ class Registry:
             )
         normalise_meta(meta)
         obj = body if resource.identity_view else resource.view.to_storage(body)
-        resource.strategy.decode(obj, self.validation.enabled)
+        try:
+            resource.strategy.decode(obj, self.validation.enabled)
+        except DecodeError as exc:
+            if patching:
+                patched = orjson.dumps(body).decode()
+                raise status.invalid(GroupKind("", ""), "", [fe.invalid("patch", patched, str(exc))]) from None
+            raise status.bad_request(
+                f'{resource.kind} in version "{resource.version}" cannot be handled as a {resource.kind}: {exc}'
+            ) from None
         return obj
 
     def _to_served(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

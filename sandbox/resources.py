@@ -24,6 +24,10 @@ ALL_VERBS: Final = ("create", "delete", "deletecollection", "get", "list", "patc
 SUBRESOURCE_VERBS: Final = {"status": ("get", "patch", "update"), "finalize": ("update",)}
 
 
+class DecodeError(ValueError):
+    """A body the server's decoder refuses (its typed fields do not read); the message is the decoder's."""
+
+
 class Strategy:
     """A kind's rules; the defaults are those of a plain namespaced kind without subresources.
 
@@ -38,7 +42,7 @@ class Strategy:
     generation: bool = False  # keeps metadata.generation (CRs, CRDs)
 
     def decode(self, obj: dict[str, Any], validating: bool) -> None:
-        """What decoding a request body does to it (pruning unknown fields of a CR)."""
+        """What decoding a request body does to it (pruning unknown fields of a CR); DecodeError if it cannot."""
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         """Clear or set what a create may not choose (status behind a subresource, generation)."""

@@ -18,6 +18,7 @@ import aiohttp
 import structlog
 
 from shared.apiresource import LEASES
+from shared.kubetime import as_utc
 from shared.runtime.client import ApiError, KubeClient, retry_on_conflict
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
@@ -33,7 +34,8 @@ def default_identity() -> str:
 
 
 def _micro_time(clock: Clock) -> str:
-    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A `metav1.MicroTime`: UTC and exactly six fractional digits, the only form kube-apiserver reads."""
+    return as_utc(clock.now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:

@@ -14,6 +14,8 @@ from typing import Any
 
 from tests import factories
 
+DRY_RUN_ANNOTATION = "kubernaut.ai/dry-run"
+
 
 @dataclass(frozen=True, slots=True)
 class OutcomeClass:
@@ -107,13 +109,14 @@ class Planned:
     signal: Signal
     outcome: OutcomeClass
     duration: float  # SIM_DURATION, seconds
+    dry_run: bool = False  # annotated kubernaut.ai/dry-run: "true" (SPEC 4.8): routed as usual, nothing runs
 
     def body(self) -> dict[str, Any]:
         parameters = {**self.outcome.parameters, "SIM_DURATION": f"{self.duration:.2f}"}
         bundle = f"registry.example.com/workflows/{self.signal.workflow_id}:v1"
         if self.outcome is INVALID_SPEC:
             bundle = "Not A Bundle"  # passes the schema, fails the orchestrator's semantic check
-        return factories.remediation_request(
+        body = factories.remediation_request(
             self.name,
             self.namespace,
             signal=f"Signal{self.signal.seed}",
@@ -123,6 +126,9 @@ class Planned:
             parameters=parameters,
             fingerprint_seed=self.signal.seed,
         )
+        if self.dry_run:
+            body["metadata"]["annotations"] = {DRY_RUN_ANNOTATION: "true"}
+        return body
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,7 @@ def plan_load(
     bursts: int = 3,
     burst_size: int = 12,
     invalid_share: float = 0.02,
+    dry_run_share: float = 0.05,
 ) -> LoadPlan:
     """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
     repeats of one signal a few seconds apart, and `bursts` of `burst_size` at one instant on one target (several
@@ -180,7 +187,9 @@ def plan_load(
     for index, (at, signal, fixed) in enumerate(planned[:requests]):
         outcome = fixed or _draw_outcome(rng, signal, invalid_share)
         namespace = namespaces[0] if fixed else rng.choice(namespaces)
-        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, round(rng.uniform(0.2, 1.5), 2)))
+        duration_s = round(rng.uniform(0.2, 1.5), 2)
+        dry_run = not fixed and outcome is not INVALID_SPEC and rng.random() < dry_run_share
+        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, duration_s, dry_run))
     return LoadPlan(signals, result)
 
 

@@ -46,10 +46,45 @@ async def test_a_lease_is_created_renewed_and_taken_over_with_optimistic_concurr
     assert second.body["reason"] == "Conflict"
 
 
-async def test_lease_times_are_micro_times(api, namespace, unique):
+MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"  # metav1.RFC3339Micro
+
+
+async def test_lease_times_are_micro_times_with_exactly_six_fractional_digits(api, namespace, unique):
     path = kube.resource_path("leases", namespace, group=LEASES, version="v1")
-    created = await kube.create(api, path, lease(unique, "a", "2026-01-02T03:04:05Z"))
-    assert created["spec"]["renewTime"] == "2026-01-02T03:04:05.000000Z"
+    created = await kube.create(api, path, lease(unique, "a", "2026-01-02T03:04:05.123456Z"))
+    assert created["spec"]["renewTime"] == "2026-01-02T03:04:05.123456Z"
+    # Checked against kube-apiserver v1.36.2: seconds only is a 400 from the decoder, not a 422 from validation.
+    reply = await kube.request(api, "POST", path, body=lease(f"{unique}-s", "a", "2026-01-02T03:04:05Z"))
+    assert reply.status == 400
+    assert reply.body["reason"] == "BadRequest"
+    assert reply.body["message"].endswith(
+        f'parsing time "2026-01-02T03:04:05Z" as "{MICRO_LAYOUT}": cannot parse "Z" as ".000000"'
+    )
+
+
+async def test_an_event_time_is_a_micro_time_too(api, namespace, unique):
+    # The same type (metav1.MicroTime) through the same decoder as the Lease above (kube-apiserver v1.36.2).
+    body = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": unique},
+        "regarding": {"kind": "Widget", "name": "w", "namespace": namespace},
+        "reason": "Tested",
+        "note": "hello",
+        "type": "Normal",
+        "eventTime": "2026-01-02T03:04:05.123Z",
+        "reportingController": "kubernaut.ai/contract",
+        "reportingInstance": "i-1",
+        "action": "Test",
+    }
+    reply = await kube.request(
+        api, "POST", kube.resource_path("events", namespace, group="events.k8s.io", version="v1"), body=body
+    )
+    assert reply.status == 400
+    assert reply.body["reason"] == "BadRequest"
+    assert reply.body["message"].endswith(
+        f'parsing time "2026-01-02T03:04:05.123Z" as "{MICRO_LAYOUT}": cannot parse ".123Z" as ".000000"'
+    )
 
 
 async def test_a_lease_duration_must_be_positive(api, namespace, unique):

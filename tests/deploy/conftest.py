@@ -1,7 +1,6 @@
 import pytest
 
-from tests.deploy.kustomize import KubeObject
-from tests.deploy.manifests import OVERLAYS, built
+from tests.deploy.manifests import OVERLAYS, KubeObject, built
 
 
 @pytest.fixture(params=OVERLAYS)
@@ -11,5 +10,5 @@ def overlay(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def objects(overlay: str) -> tuple[KubeObject, ...]:
-    """The overlay's objects from the Python builder, so every check runs with or without kubectl."""
+    """The overlay's objects as `kubectl kustomize` builds them."""
     return built(overlay)

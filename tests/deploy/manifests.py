@@ -1,15 +1,29 @@
-"""Where the manifests are, their builds (cached), and the small readers the deploy tests share."""
+"""Where the manifests are, their builds by `kubectl kustomize` (cached), and the readers the deploy tests share."""
 
 from __future__ import annotations
 
 import functools
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from executor.settings import ExecutorSettings
 from orchestrator.settings import OrchestratorSettings
 from shared.settings import ControllerSettings
-from tests.deploy.kustomize import KUSTOMIZATION_FILES, KubeObject, build
+from tests.tools import require
+
+KubeObject = dict[str, Any]
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CLUSTER_SCOPED_KINDS = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "PriorityClass",
+    "StorageClass",
+}
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -27,10 +41,31 @@ def kustomization_dirs() -> list[Path]:
     return sorted(found, key=lambda p: (not p.is_relative_to(MANIFESTS / "overlays"), str(p)))
 
 
+def load_documents(path: Path) -> list[KubeObject]:
+    """The non-empty YAML documents of a file."""
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+def kustomize(directory: Path) -> tuple[KubeObject, ...]:
+    """The objects `kubectl kustomize <directory>` builds (kubectl's own kustomize, so what `kubectl apply -k` applies).
+
+    Fails the test with kubectl's error when the build fails; see tests/tools.py when kubectl is missing.
+    """
+    return _kustomize(directory.resolve(), require("kubectl"))
+
+
 @functools.cache
+def _kustomize(directory: Path, kubectl: str) -> tuple[KubeObject, ...]:
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
+
+
 def built(overlay: str) -> tuple[KubeObject, ...]:
-    """The objects of an overlay, built by the Python builder once per test session. Read them, do not change them."""
-    return tuple(build(MANIFESTS / "overlays" / overlay))
+    """The objects of an overlay, built by kubectl once per test session. Read them, do not change them."""
+    return kustomize(MANIFESTS / "overlays" / overlay)
 
 
 def of_kind(objects: tuple[KubeObject, ...] | list[KubeObject], kind: str) -> list[KubeObject]:

@@ -2,23 +2,18 @@
 
 import re
 import shlex
-import shutil
 import subprocess
 
-import pytest
 import yaml
 
 from tests.deploy.manifests import MANIFESTS, ROOT, built, containers, settings
-
-MAKE = shutil.which("make")
-needs_make = pytest.mark.skipif(MAKE is None, reason="make is not on PATH: the Makefile's targets were not expanded")
+from tests.tools import require
 
 
 def dry_run(*targets: str) -> str:
     """What `make -n` would run for the targets (never the rebuild of a stale .venv, which is not under test)."""
-    assert MAKE is not None
     result = subprocess.run(
-        [MAKE, "--no-print-directory", "-n", "-o", ".venv/.installed", *targets],
+        [require("make"), "--no-print-directory", "-n", "-o", ".venv/.installed", *targets],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -29,12 +24,10 @@ def dry_run(*targets: str) -> str:
     return result.stdout
 
 
-@needs_make
 def test_the_cluster_targets_expand():
     assert dry_run("kind-up", "kind-down", "run-local")
 
 
-@needs_make
 def test_kind_up_installs_a_pinned_tekton_release():
     (url,) = re.findall(r"apply -f (\S+)", dry_run("kind-up"))
     version = re.fullmatch(r"https://\S+/tekton-releases/pipeline/previous/(v\d+\.\d+\.\d+)/release\.yaml", url)
@@ -42,7 +35,6 @@ def test_kind_up_installs_a_pinned_tekton_release():
     assert int(version.group(1)[1:].split(".")[0]) >= 1, "Tekton v1 or later serves tekton.dev/v1 PipelineRuns"
 
 
-@needs_make
 def test_kind_up_builds_loads_and_deploys_the_image_the_kind_overlay_runs():
     commands = dry_run("kind-up")
     (image,) = re.findall(r"docker build -t (\S+) \.", commands)
@@ -51,7 +43,6 @@ def test_kind_up_builds_loads_and_deploys_the_image_the_kind_overlay_runs():
     assert {c["image"] for _, c in containers(built("kind"))} == {image}
 
 
-@needs_make
 def test_kind_up_creates_the_cluster_from_the_committed_config():
     (name, config) = re.findall(r"kind create cluster --name (\S+) --config (\S+)", dry_run("kind-up"))[0]
     cluster = yaml.safe_load((ROOT / config).read_text())
@@ -61,7 +52,6 @@ def test_kind_up_creates_the_cluster_from_the_committed_config():
     assert f"--context kind-{name} " in dry_run("kind-up")  # never applies to whatever cluster is current
 
 
-@needs_make
 def test_run_local_starts_both_processes_without_leader_election_on_ports_that_do_not_clash():
     started = {}
     for line in dry_run("run-local").replace("\\\n", " ").splitlines():
@@ -79,7 +69,6 @@ def test_run_local_starts_both_processes_without_leader_election_on_ports_that_d
     assert len(set(ports)) == 4, ports
 
 
-@needs_make
 def test_make_demo_creates_the_venv_first_then_runs_the_demo():
     assert re.search(r"^demo: \$\(STAMP\)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert ".venv/bin/python -m sandbox demo" in dry_run("demo")

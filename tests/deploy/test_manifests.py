@@ -1,4 +1,4 @@
-"""Every manifest file parses, every object names itself, and every kustomization builds."""
+"""Every manifest file parses, every object names itself, and every kustomization builds with `kubectl kustomize`."""
 
 import json
 from pathlib import Path
@@ -6,8 +6,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.kustomize import CLUSTER_SCOPED_KINDS, KUSTOMIZATION_FILES, build, load_documents
-from tests.deploy.manifests import MANIFESTS, ROOT, kustomization_dirs, of_kind
+from tests.deploy.manifests import (
+    CLUSTER_SCOPED_KINDS,
+    KUSTOMIZATION_FILES,
+    MANIFESTS,
+    ROOT,
+    kustomization_dirs,
+    kustomize,
+    load_documents,
+    of_kind,
+)
 
 NOT_KUBERNETES_OBJECTS = {MANIFESTS / "kind" / "cluster.yaml"}  # kind's own configuration
 NOT_MANIFESTS = {ROOT / "examples" / "demo" / "scenario.yaml"}  # the demo's scenario, checked by sandbox.scenario
@@ -50,7 +58,12 @@ def test_the_crd_kustomization_lists_exactly_the_generated_crds():
 
 @pytest.mark.parametrize("directory", kustomization_dirs(), ids=relative)
 def test_every_kustomization_builds(directory):
-    assert build(directory)
+    assert kustomize(directory)
+
+
+def test_every_overlay_builds_a_whole_control_plane(objects):
+    kinds = {obj["kind"] for obj in objects}
+    assert {"Namespace", "CustomResourceDefinition", "Deployment", "ClusterRole", "Service"} <= kinds
 
 
 def test_the_overlays_are_the_three_deployment_shapes():

@@ -1,100 +1,15 @@
-"""Scraping finds both processes, and every alert and dashboard query names series and labels the processes export."""
+"""Scraping finds both processes, the metric catalogue is what they export, and the alerts and the dashboard are
+shaped for an operator. What the PromQL means is checked by Prometheus itself: tests/deploy/test_promtool.py (the
+rule groups and their unit tests) and tests/e2e/test_prometheus.py (a real server scraping the demo).
+"""
 
 import json
+import re
 
 import pytest
-from prometheus_client.metrics import MetricWrapperBase
 
-from executor.metrics import ExecutorMetrics
-from orchestrator.dryrun import DRY_RUN_DECISION
-from orchestrator.metrics import OrchestratorMetrics
-from orchestrator.routing import Verdict
-from shared.models import BlockReason, NotificationType, SkipReason
-from shared.models.workflowexecution import FailureReason
-from shared.runtime.metrics import RuntimeMetrics
-from tests.deploy.kustomize import build
-from tests.deploy.manifests import MANIFESTS, built, of_kind, selects
-from tests.deploy.promql import Selector, selectors
-
-ORCH = "kubernaut_remediationorchestrator_"
-WFE = "kubernaut_workflowexecution_"
-
-# Every metric family the processes export (SPEC 4.6 and 5; orchestrator/metrics.py, executor/metrics.py,
-# shared/runtime/metrics.py): name -> (type, labels). prometheus_client exports a counter `x` as `x_total`.
-RUNTIME = {  # shared/runtime/metrics.py, under each process's prefix
-    "informer_relists": ("counter", {"resource"}),
-    "informer_watch_restarts": ("counter", {"resource", "reason"}),
-    "informer_watch_expired": ("counter", {"resource"}),
-    "informer_events": ("counter", {"resource", "type"}),
-    "leader_election_is_leader": ("gauge", {"lease"}),
-    "reconcile": ("counter", {"result"}),
-    "reconcile_duration_seconds": ("histogram", set()),
-    "kube_events": ("counter", {"outcome"}),
-}
-WORKQUEUE = {  # client-go's names, no prefix, label `name` (the controller)
-    "workqueue_depth": ("gauge", {"name"}),
-    "workqueue_adds": ("counter", {"name"}),
-    "workqueue_queue_duration_seconds": ("histogram", {"name"}),
-    "workqueue_work_duration_seconds": ("histogram", {"name"}),
-    "workqueue_retries": ("counter", {"name"}),
-    "workqueue_unfinished_work_seconds": ("gauge", {"name"}),
-    "workqueue_longest_running_processor_seconds": ("gauge", {"name"}),
-}
-ORCHESTRATOR = {
-    "blocked": ("counter", {"namespace", "reason"}),
-    "current_blocked": ("gauge", {"namespace", "reason"}),
-    "blocked_cooldown_expired": ("counter", {"namespace", "reason"}),
-    "blocked_expiry_lag_seconds": ("histogram", set()),
-    "routing_decisions": ("counter", {"namespace", "decision", "reason"}),
-    "phase_transitions": ("counter", {"namespace", "from_phase", "to_phase"}),
-    "notification_requests_created": ("counter", {"type"}),
-}
-EXECUTOR = {
-    "pipelinerun_creations": ("counter", set()),
-    "executions": ("counter", {"outcome"}),
-    "execution_duration_seconds": ("histogram", {"outcome"}),
-    "failures": ("counter", {"reason", "was_execution_failure"}),
-}
-FAMILIES = {
-    **WORKQUEUE,
-    **{ORCH + name: family for name, family in {**RUNTIME, **ORCHESTRATOR}.items()},
-    **{WFE + name: family for name, family in {**RUNTIME, **EXECUTOR}.items()},
-}
-SERIES_SUFFIXES = {
-    "counter": ("_total", "_created"),
-    "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-}
-SERIES = {
-    name + suffix: labels | ({"le"} if suffix == "_bucket" else set())
-    for name, (kind, labels) in FAMILIES.items()
-    for suffix in SERIES_SUFFIXES[kind]
-}
-SYNTHETIC = {"up": set()}  # written by Prometheus for every target
-TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
-# Label values we can check: the enums the orchestrator's labels are made of.
-ENUM_VALUES = {
-    "decision": {v.value for v in Verdict} | {DRY_RUN_DECISION},
-    "reason": {v.value for v in (*BlockReason, *SkipReason, *FailureReason)},
-    "type": {v.value for v in NotificationType},
-}
-
-
-def exported_families() -> dict[str, tuple[str, set[str]]]:
-    """The families both processes' registries really export, with one child per labelled metric to show labels."""
-    families = {}
-    for prefix, own in (
-        (ORCH, lambda registry: OrchestratorMetrics(registry, blocked=lambda: [("ns", "ConsecutiveFailures", 1)])),
-        (WFE, ExecutorMetrics),
-    ):
-        runtime = RuntimeMetrics(prefix)
-        for holder in (runtime, own(runtime.registry)):
-            for metric in vars(holder).values():
-                if isinstance(metric, MetricWrapperBase) and metric._labelnames:  # a child makes labels visible
-                    metric.labels(*["x"] * len(metric._labelnames))
-        for family in runtime.registry.collect():
-            families[family.name] = (family.type, {label for s in family.samples for label in s.labels} - {"le"})
-    return families
+from tests.deploy.catalogue import FAMILIES, ORCH, WFE, exported_families
+from tests.deploy.manifests import MANIFESTS, load_documents, of_kind, selects
 
 
 def test_the_metric_catalogue_is_what_the_processes_export():
@@ -102,7 +17,10 @@ def test_the_metric_catalogue_is_what_the_processes_export():
 
 
 # -- the PrometheusRule -----------------------------------------------------------------------------------------------
-MONITORING = build(MANIFESTS / "monitoring")
+MONITORING = [
+    *load_documents(MANIFESTS / "monitoring" / "prometheusrule.yaml"),
+    *load_documents(MANIFESTS / "monitoring" / "servicemonitor.yaml"),
+]
 (RULE,) = of_kind(MONITORING, "PrometheusRule")
 (SERVICE_MONITOR,) = of_kind(MONITORING, "ServiceMonitor")
 ALERTS = {rule["alert"]: rule for group in RULE["spec"]["groups"] for rule in group["rules"]}
@@ -117,29 +35,6 @@ def jobs(objects) -> set[str]:
     }
 
 
-def check_selectors(expr: str, job_names: set[str]) -> list[Selector]:
-    found = selectors(expr)
-    assert found, expr
-    for selector in found:
-        known = {**SERIES, **SYNTHETIC}
-        assert selector.metric in known, f"{selector.metric} is not exported (in {expr})"
-        for matcher in selector.matchers:
-            assert matcher.label in known[selector.metric] | TARGET_LABELS, f"{selector.metric}{{{matcher.label}}}"
-            if matcher.operator != "=":
-                continue
-            if matcher.label == "job":
-                assert matcher.value in job_names, f"no target has job={matcher.value}"
-            elif matcher.label in ENUM_VALUES and selector.metric.startswith(ORCH):
-                assert matcher.value in ENUM_VALUES[matcher.label], f"{matcher} is never exported"
-    return found
-
-
-@pytest.mark.parametrize("alert", sorted(ALERTS))
-@pytest.mark.parametrize("overlay", ["production", "two-container"])
-def test_every_alert_names_exported_series_labels_and_jobs(alert, objects):
-    check_selectors(ALERTS[alert]["expr"], jobs(objects))
-
-
 @pytest.mark.parametrize("alert", sorted(ALERTS))
 def test_every_alert_waits_is_graded_and_says_what_to_do(alert):
     rule = ALERTS[alert]
@@ -148,34 +43,12 @@ def test_every_alert_waits_is_graded_and_says_what_to_do(alert):
     assert rule.get("for") or "increase(" in rule["expr"], "a condition alert needs `for`"
 
 
-def series_of(alert: str) -> list[tuple[str, dict[str, str]]]:
-    return [(s.metric, {m.label: m.value for m in s.matchers}) for s in selectors(ALERTS[alert]["expr"])]
-
-
-@pytest.mark.parametrize(
-    ("alert", "metric", "matchers"),
-    [
-        ("KubernautFingerprintBlockedByConsecutiveFailures", "current_blocked", {"reason": "ConsecutiveFailures"}),
-        (
-            "KubernautManualReviewRequired",
-            "routing_decisions_total",
-            {"decision": "Skip", "reason": "PreviousExecutionFailed"},
-        ),
-        (
-            "KubernautIneffectiveRemediationChain",
-            "routing_decisions_total",
-            {"decision": "Skip", "reason": "IneffectiveChain"},
-        ),
-        ("KubernautBlockedExpiryLagHigh", "blocked_expiry_lag_seconds_bucket", {}),
-        ("KubernautOrchestratorDown", "up", {"job": "kubernaut-orchestrator"}),
-        ("KubernautExecutorDown", "up", {"job": "kubernaut-executor"}),
-        ("KubernautOrchestratorNotLeading", "leader_election_is_leader", {}),
-        ("KubernautExecutorNotLeading", "leader_election_is_leader", {}),
-    ],
-)
-def test_the_alerts_watch_what_an_operator_must_hear_about(alert, metric, matchers):
-    prefix = "" if metric == "up" else WFE if alert.startswith("KubernautExecutor") else ORCH
-    assert (prefix + metric, matchers) in series_of(alert)
+@pytest.mark.parametrize("overlay", ["production", "two-container"])
+def test_the_up_alerts_name_the_jobs_the_service_monitor_gives(objects):
+    for process in ("Orchestrator", "Executor"):
+        job = f"kubernaut-{process.lower()}"
+        assert job in jobs(objects)
+        assert f'up{{job="{job}"}}' in ALERTS[f"Kubernaut{process}Down"]["expr"]
 
 
 # -- scraping ---------------------------------------------------------------------------------------------------------
@@ -217,14 +90,9 @@ def test_the_dashboard_has_unique_panels_on_a_chosen_prometheus():
     assert all(p["datasource"]["uid"] == "${datasource}" for p in DASHBOARD["panels"])
 
 
-@pytest.mark.parametrize(("title", "expr"), QUERIES, ids=[title for title, _ in QUERIES])
-def test_every_dashboard_query_names_exported_series_and_labels(title, expr):
-    check_selectors(expr, jobs(built("production")))
-
-
 def test_the_dashboard_shows_blocking_routing_queues_and_leaders():
-    shown = {s.metric for _, expr in QUERIES for s in selectors(expr)}
-    assert {
+    shown = " ".join(expr for _, expr in QUERIES)
+    for metric in (
         ORCH + "current_blocked",
         ORCH + "blocked_total",
         ORCH + "blocked_cooldown_expired_total",
@@ -235,13 +103,14 @@ def test_the_dashboard_shows_blocking_routing_queues_and_leaders():
         "workqueue_depth",
         ORCH + "leader_election_is_leader",
         WFE + "leader_election_is_leader",
-    } <= shown
+    ):
+        assert metric in shown, metric
 
 
-# -- the PromQL reader ------------------------------------------------------------------------------------------------
-def test_the_promql_reader_finds_selectors_and_skips_functions_label_lists_and_ranges():
-    expr = 'histogram_quantile(0.9, sum by (le) (rate(a_bucket{x="1", y=~"b|c"}[5m]))) > on(job) group_left b offset 1h'
-    assert selectors(expr) == [
-        Selector("a_bucket", (("x", "=", "1"), ("y", "=~", "b|c"))),
-        Selector("b", ()),
-    ]
+def test_every_metric_a_query_names_is_exported():
+    """Each query's metric names (the words that look like ours) are in the catalogue; whether the PromQL is valid
+    and finds data is for Prometheus to say (tests/e2e/test_prometheus.py)."""
+    names = {*FAMILIES, *(name + suffix for name in FAMILIES for suffix in ("_total", "_bucket", "_sum", "_count"))}
+    for title, expr in QUERIES:
+        for word in re.findall(r"\b(?:kubernaut_\w+|workqueue_\w+)", expr):
+            assert word in names, f"{title}: {word} is not exported"

@@ -1,8 +1,12 @@
 """Patches: the RFC 7386 and RFC 6902 examples, and the strategic merge subset of built-in kinds."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sandbox.patch import OBJECT_META_RULES, PatchError, json_patch, merge_patch, strategic_merge_patch
+
+META = OBJECT_META_RULES
 
 # RFC 7386 appendix A
 MERGE_CASES = [
@@ -87,30 +91,57 @@ def test_strategic_merge_unions_finalizers_and_merges_owner_references_by_uid():
         }
     }
     result = strategic_merge_patch(target, patch, OBJECT_META_RULES)
-    assert result["metadata"]["finalizers"] == ["a", "b"]
+    assert result["metadata"]["finalizers"] == ["b", "a"]
     assert result["metadata"]["ownerReferences"] == [{"uid": "1", "name": "y"}, {"uid": "2", "name": "z"}]
 
 
-def test_strategic_merge_directives_delete_and_replace():
-    target = {
-        "metadata": {"finalizers": ["a", "b"], "ownerReferences": [{"uid": "1"}, {"uid": "2"}]},
-        "spec": {"x": 1, "y": 2},
-    }
-    patch = {
-        "metadata": {
-            "$deleteFromPrimitiveList/finalizers": ["a"],
-            "ownerReferences": [{"uid": "1", "$patch": "delete"}],
-        },
-        "spec": {"$patch": "replace", "z": 3},
-    }
+# (live list, patch list, what kube-apiserver stores): worked through apimachinery's strategicpatch (mergeSlice,
+# normalizeElementOrder, mergeSortedSlice); the first is the contract test checked against v1.36.2.
+FINALIZER_ORDERS = [
+    (["a"], ["b"], ["b", "a"]),
+    (["a"], ["b", "a"], ["b", "a"]),
+    (["a", "b", "c"], ["d"], ["d", "a", "b", "c"]),
+    (["a", "b", "c"], ["c", "d"], ["a", "b", "c", "d"]),
+    (["a", "b", "c"], ["d", "b"], ["d", "a", "b", "c"]),
+    (["a", "b"], ["b", "a"], ["b", "a"]),
+    (["a", "a"], ["b"], ["b", "a"]),
+    (["a", "b"], ["a", "a"], ["a", "b"]),
+    (None, ["a", "a"], ["a", "a"]),  # a list the object lacks is taken as given
+]
+
+
+@pytest.mark.parametrize(("live", "patch", "stored"), FINALIZER_ORDERS)
+def test_strategic_merge_orders_a_merged_primitive_list_as_kube_apiserver_does(live, patch, stored):
+    target = {"metadata": {} if live is None else {"finalizers": live}}
+    result = strategic_merge_patch(target, {"metadata": {"finalizers": patch}}, OBJECT_META_RULES)
+    assert result["metadata"]["finalizers"] == stored
+
+
+def test_strategic_merge_orders_a_keyed_list_the_same_way():
+    target = {"metadata": {"ownerReferences": [{"uid": "1"}, {"uid": "2"}]}}
+    patch = {"metadata": {"ownerReferences": [{"uid": "3"}, {"uid": "2", "name": "x"}]}}
     result = strategic_merge_patch(target, patch, OBJECT_META_RULES)
-    assert result == {"metadata": {"finalizers": ["b"], "ownerReferences": [{"uid": "2"}]}, "spec": {"z": 3}}
+    assert result["metadata"]["ownerReferences"] == [{"uid": "3"}, {"uid": "1"}, {"uid": "2", "name": "x"}]
 
 
-def test_strategic_merge_replaces_lists_without_a_strategy():
-    assert strategic_merge_patch({"spec": {"l": [1, 2]}}, {"spec": {"l": [3]}}, OBJECT_META_RULES) == {
-        "spec": {"l": [3]}
-    }
+def test_set_element_order_decides_the_order_of_a_merged_list():
+    target = {"metadata": {"finalizers": ["a", "b"]}}
+    patch = {"metadata": {"$setElementOrder/finalizers": ["b", "a", "c"], "finalizers": ["c"]}}
+    assert strategic_merge_patch(target, patch, OBJECT_META_RULES)["metadata"]["finalizers"] == ["b", "a", "c"]
+
+
+finalizer_names = st.lists(st.sampled_from("abcdefg"), max_size=6)
+
+
+@given(live=finalizer_names, patch=finalizer_names)
+def test_a_merged_primitive_list_holds_each_item_once_patch_items_in_patch_order_live_items_in_live_order(live, patch):
+    result = strategic_merge_patch({"metadata": {"finalizers": live}}, {"metadata": {"finalizers": patch}}, META)
+    stored = result["metadata"]["finalizers"]
+    assert sorted(stored) == sorted(set(live) | set(patch))
+    assert [x for x in stored if x in patch] == list(dict.fromkeys(patch))
+    assert [x for x in stored if x not in patch] == [x for x in dict.fromkeys(live) if x not in patch]
+    if not set(patch) & set(live):  # only new items: all of them before the live ones
+        assert stored == [*dict.fromkeys(patch), *dict.fromkeys(live)]
 
 
 def _copy(value):
