@@ -7,6 +7,7 @@ the test's loop and the test plays the executor.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -610,3 +611,40 @@ async def test_an_annotation_lands_on_the_version_checked_and_a_conflict_is_chec
     await kube.create(DEPLOYMENTS, watching)
     report = await plugin.json("explain", "rr", "new", "--settings-from", f"{scene.namespace}/watching-elsewhere")
     assert any("watches only elsewhere" in note for note in report["notes"])
+
+
+async def test_context_and_its_namespace_are_taken_as_kubectl_takes_them(
+    scene: Scene, plugin: Plugin, sandbox: SandboxHandle, tmp_path
+):
+    await scene.request("here")
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "down", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}},
+            {"name": "sandbox", "cluster": {"server": sandbox.url}},
+        ],
+        "users": [{"name": "dora", "user": {"token": "dora"}}],
+        "contexts": [
+            {"name": "down", "context": {"cluster": "down", "user": "dora"}},
+            {"name": "work", "context": {"cluster": "sandbox", "user": "dora", "namespace": scene.namespace}},
+        ],
+        "current-context": "down",
+    }
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text(json.dumps({**config, "contexts": config["contexts"][:1], "clusters": config["clusters"][:1]}))
+    second.write_text(json.dumps({**config, "contexts": config["contexts"][1:], "clusters": config["clusters"][1:]}))
+    env = {**os.environ, "KUBECONFIG": f"{first}{os.pathsep}{second}"}  # merged as kubectl merges them
+
+    def run(*args: str) -> Ran:
+        done = subprocess.run(
+            [str(BIN / "kubectl-kubernaut"), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        return Ran(done.returncode, done.stdout, done.stderr)
+
+    assert "cannot reach the cluster" in one_line_error(await asyncio.to_thread(run, "status"))
+    report = (await asyncio.to_thread(run, "status", "--context", "work", "-o", "json")).json
+    assert report["namespace"] == scene.namespace and report["phases"] == [
+        {"phase": "Pending", "reason": None, "count": 1}
+    ]
+    assert "context" in one_line_error(await asyncio.to_thread(run, "status", "--context", "nope"))
