@@ -171,7 +171,7 @@ async def _executions(cluster: Cluster, namespace: str) -> tuple[list[KubeDict],
     try:
         return await cluster.list(WFE, None), []
     except PluginError as error:
-        if not str(error).startswith("forbidden"):
+        if error.status != 403:
             raise
     note = (
         f"you may not list workflowexecutions across namespaces: only those in {namespace!r} were read, so an "

@@ -36,7 +36,11 @@ PAGE_SIZE = 500
 
 
 class PluginError(Exception):
-    """What the user is told: one line, no traceback, a non-zero exit."""
+    """What the user is told: one line, no traceback, a non-zero exit. `status`: the API's answer behind it, if any."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +176,7 @@ class Cluster:
         if error.status == 401:
             return PluginError(f"the cluster at {self.host} refused the credentials of context {self.context!r}")
         if error.status == 403:
-            return PluginError(f"forbidden: you may not {verb} {what}{where}: {_one_line(error.message)}")
+            return PluginError(f"forbidden: you may not {verb} {what}{where}: {_one_line(error.message)}", status=403)
         if error.status == 404 and name is not None:
             return PluginError(f"{resource.kind} {name!r} not found{where}")
         if error.status == 404:
