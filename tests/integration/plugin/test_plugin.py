@@ -648,3 +648,40 @@ async def test_context_and_its_namespace_are_taken_as_kubectl_takes_them(
         {"phase": "Pending", "reason": None, "count": 1}
     ]
     assert "context" in one_line_error(await asyncio.to_thread(run, "status", "--context", "nope"))
+
+
+async def test_explain_predicts_an_ineffective_chain_and_its_acknowledgement_clears_it(
+    scene: Scene, start_orchestrator: StartOrchestrator, plugin: Plugin, kube: KubeClient
+):
+    """Check 3 (SPEC 4.9) with a threshold of 1: a completion followed by the same alert within the window."""
+    deployment = orchestrator_deployment(
+        scene.namespace, {**ORCHESTRATOR_ENV, "KUBERNAUT_ORCHESTRATOR_INEFFECTIVE_CHAIN_THRESHOLD": "1"}
+    )
+    deployment["metadata"]["name"] = "chain-orchestrator"
+    await kube.create(DEPLOYMENTS, deployment)
+    settings = ("--settings-from", f"{scene.namespace}/chain-orchestrator")
+    orchestrator = await start_orchestrator(ineffective_chain_threshold=1)
+    await _recently_remediated(scene)
+    await orchestrator.shutdown()
+    await scene.request("again", fingerprint_seed="old")
+
+    before = await plugin.json("explain", "rr", "again", *settings)
+    (chain,) = [c for c in before["checks"] if c["check"] == "IneffectiveChain"]
+    assert chain["decides"] and before["decision"]["verdict"] == "Skip"
+    orchestrator = await start_orchestrator(ineffective_chain_threshold=1)
+    status = await scene.phase("again", "Failed")
+    assert outcome_of(status) == predicted(before["decision"]) == ("Failed", "IneffectiveChain", None)
+
+    (waiting,) = (await plugin.json("status"))["manualReview"]
+    assert (waiting["kind"], waiting["request"]) == ("IneffectiveChain", "again")
+    argv = shlex.split(waiting["command"].replace("'...'", "'looked at it'"))[2:]
+    assert (await plugin.json(*argv))["annotation"] == CHAIN_ACK
+    assert (await plugin.json("status"))["manualReview"] == []
+    await orchestrator.shutdown()
+    await scene.request("after-ack", fingerprint_seed="old")
+    after = await plugin.json("explain", "rr", "after-ack", *settings)
+    (chain,) = [c for c in after["checks"] if c["check"] == "IneffectiveChain"]
+    assert not chain["matched"], chain["facts"]
+    await start_orchestrator(ineffective_chain_threshold=1)
+    status = await scene.until("after-ack", routed, "routed")
+    assert outcome_of(status) == predicted(after["decision"])
