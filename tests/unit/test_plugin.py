@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from kubectl_kubernaut import cli
 from kubectl_kubernaut.render import Style, _strip, table
-from kubectl_kubernaut.report import annotation_value, human_duration, remaining
+from kubectl_kubernaut.report import annotation_value, compare, human_duration, remaining
 from kubectl_kubernaut.settings import from_deployment
+from orchestrator.routing import Decision
 from orchestrator.settings import OrchestratorSettings
+from shared.models import BlockReason
 
 
 def deployment(*containers: dict[str, Any]) -> dict[str, Any]:
@@ -141,3 +143,95 @@ def test_usage_errors_are_one_line_and_exit_2(argv: list[str], expected: str, ca
     assert cli.main([*argv, "--kubeconfig", "/nonexistent/kubeconfig"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and expected in err
+
+
+# -- compare: the request's status against the decision -----------------------------------------------------------
+NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def request(status: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    meta = {"name": "rr", "namespace": "ns", "annotations": annotations or {}}
+    return {"metadata": meta, "spec": {}, "status": status}
+
+
+BLOCK_UNTIL = Decision.blocked(BlockReason.RECENTLY_REMEDIATED, "m", until=NOW + timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("status", "annotations", "decision", "requests", "agrees", "says"),
+    [
+        ({}, None, Decision.execute(), {}, None, "not routed yet"),
+        ({"phase": "Executing", "workflowExecutionRef": {"name": "w"}}, None, Decision.execute(), {}, None, "(w)"),
+        ({"phase": "Completed"}, None, Decision.execute(), {}, None, "has ended (Completed)"),
+        (
+            {"phase": "Blocked", "blockReason": "ConsecutiveFailures", "blockedUntil": "2026-01-01T11:59:00Z"},
+            None,
+            Decision.execute(),
+            {},
+            False,
+            "as Failed (outcome NotExecuted",
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "ConsecutiveFailures", "blockedUntil": "2026-01-01T11:59:00Z"},
+            {"kubernaut.ai/unblock": "x"},
+            Decision.execute(),
+            {},
+            False,
+            "(1m ago): the orchestrator re-routes it at once",
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "DuplicateInProgress", "duplicateOf": "orig"},
+            None,
+            Decision.execute(),
+            {"ns/orig": {"metadata": {"name": "orig"}, "status": {"phase": "Failed"}}},
+            False,
+            "has ended (Failed): the orchestrator gives this request the original's outcome",
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "DuplicateInProgress", "duplicateOf": "orig"},
+            None,
+            Decision.execute(),
+            {},
+            False,
+            "is gone: the orchestrator routes it afresh",
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "RecentlyRemediated", "blockedUntil": "2026-01-01T12:01:00Z"},
+            None,
+            BLOCK_UNTIL,
+            {},
+            True,
+            None,
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "RecentlyRemediated", "blockedUntil": "2026-01-01T12:00:30Z"},
+            None,
+            BLOCK_UNTIL,
+            {},
+            False,
+            "has not acted on yet",
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "ResourceBusy", "blockingWorkflowExecution": "w"},
+            None,
+            Decision.blocked(BlockReason.RESOURCE_BUSY, "m", blocking_workflow_execution="ns/w"),
+            {},
+            True,
+            None,
+        ),
+        (
+            {"phase": "Blocked", "blockReason": "ResourceBusy", "blockingWorkflowExecution": "w"},
+            None,
+            Decision.blocked(BlockReason.RESOURCE_BUSY, "m", blocking_workflow_execution="other/w"),
+            {},
+            False,
+            "status says Blocked (ResourceBusy) but routing decides Block (ResourceBusy)",
+        ),
+    ],
+)
+def test_compare_says_whether_the_status_agrees_and_what_the_orchestrator_does_next(
+    status, annotations, decision, requests, agrees, says
+):
+    result, difference = compare(request(status, annotations), decision, requests, NOW, unblock_asked=False)
+    assert result is agrees
+    assert (difference is None) if says is None else (says in difference), difference
