@@ -72,6 +72,15 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _settings_from(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settings-from",
+        default=DEFAULT_SOURCE,
+        metavar="NS/DEPLOYMENT",
+        help=f"the orchestrator's Deployment to read settings from (default {DEFAULT_SOURCE})",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     root = _Parser(prog=PROG, description="Why a RemediationRequest waits, and what waits for a human (SPEC 9).")
     _common(root, suppress=False)
@@ -81,12 +90,7 @@ def parser() -> argparse.ArgumentParser:
     _common(explain_, suppress=True)
     explain_.add_argument("kind", metavar="rr", help="rr (remediationrequest)")
     explain_.add_argument("name", help="the request's name")
-    explain_.add_argument(
-        "--settings-from",
-        default=DEFAULT_SOURCE,
-        metavar="NS/DEPLOYMENT",
-        help=f"the orchestrator's Deployment to read settings from (default {DEFAULT_SOURCE})",
-    )
+    _settings_from(explain_)
     explain_.add_argument(
         "--if-unblocked",
         action="store_true",
@@ -95,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
 
     status_ = verbs.add_parser("status", help="requests by phase, blocked ones, what waits for a human")
     _common(status_, suppress=True)
+    _settings_from(status_)
 
     ack = verbs.add_parser("ack", help="acknowledge a failed execution or an ineffective chain")
     _common(ack, suppress=True)
@@ -121,9 +126,9 @@ async def _explain(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
     name = _name(args.kind, args.name, RR_WORDS, "rr")
     namespace = args.namespace or cluster.namespace
     fetched = await cluster.get(RR, namespace, name)  # not found: one clear line before any list
-    executions, notes = await _executions(cluster, namespace)
-    requests = await cluster.list(RR, namespace)
     origin = await _settings(cluster, args.settings_from)
+    executions, notes = await _executions(cluster, namespace, origin)
+    requests = await cluster.list(RR, namespace)
     snap = snapshot(requests, executions)
     obj = snap.requests.get(f"{namespace}/{name}") or fetched  # the listed version: one view for every object
     try:
@@ -165,19 +170,24 @@ async def _explain(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]
     )
 
 
-async def _executions(cluster: Cluster, namespace: str) -> tuple[list[KubeDict], list[str]]:
-    """Every WorkflowExecution: routing looks at a target's executions in every namespace. A user allowed to list
-    them in one namespace only gets that namespace, and is told what it may miss."""
+async def _executions(cluster: Cluster, namespace: str, origin: SettingsOrigin) -> tuple[list[KubeDict], list[str]]:
+    """The WorkflowExecutions the orchestrator sees: routing looks at a target's executions in every namespace it
+    watches (every namespace unless WATCHED_NAMESPACES says otherwise). A user allowed to list them in one
+    namespace only gets that namespace, and is told what it may miss."""
+    watched = set(origin.settings.watched_namespaces)
     try:
-        return await cluster.list(WFE, None), []
+        items, notes = await cluster.list(WFE, None), []
     except PluginError as error:
         if error.status != 403:
             raise
-    note = (
-        f"you may not list workflowexecutions across namespaces: only those in {namespace!r} were read, so an "
-        "execution on the same target in another namespace is not seen"
-    )
-    return await cluster.list(WFE, namespace), [note]
+        notes = [
+            f"you may not list workflowexecutions across namespaces: only those in {namespace!r} were read, so an "
+            "execution on the same target in another namespace is not seen"
+        ]
+        items = await cluster.list(WFE, namespace)
+    if watched:
+        items = [obj for obj in items if obj["metadata"].get("namespace") in watched]
+    return items, notes
 
 
 async def _settings(cluster: Cluster, source: str) -> SettingsOrigin:
@@ -195,9 +205,10 @@ async def _settings(cluster: Cluster, source: str) -> SettingsOrigin:
 
 async def _status(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     namespace = None if args.all_namespaces else args.namespace or cluster.namespace
-    executions, notes = await _executions(cluster, namespace or "")
+    origin = await _settings(cluster, args.settings_from)
+    executions, notes = await _executions(cluster, namespace or "", origin)
     requests = await cluster.list(RR, namespace)
-    return status_report(snapshot(requests, executions), namespace, datetime.now(UTC), notes=notes)
+    return status_report(snapshot(requests, executions), namespace, datetime.now(UTC), origin, notes=notes)
 
 
 async def _annotate(
@@ -310,7 +321,7 @@ def _check_usage(args: argparse.Namespace) -> None:
         _name(args.kind, args.name, RR_WORDS, "rr")
     if args.verb == "ack":
         _ack_target(args)
-    if args.verb == "explain":
+    if args.verb in ("explain", "status"):
         namespace, _, name = args.settings_from.partition("/")
         if not namespace or not name or "/" in name:
             raise UsageError(f"--settings-from takes NAMESPACE/DEPLOYMENT, got {args.settings_from!r}")

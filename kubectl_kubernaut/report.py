@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -156,12 +156,7 @@ def explain_report(
             "blockedUntil": status.get("blockedUntil"),
             "unblockAnnotation": annotations_of(rr).get(UNBLOCK_ANNOTATION),
         },
-        "settings": {
-            "source": origin.source,
-            "deployment": origin.deployment,
-            "note": origin.note or None,
-            "values": shown(origin.settings),
-        },
+        "settings": settings_json(origin),
         "bypassTimeBlocks": bypass_time_blocks,
         "dryRun": dry_run,
         "checks": checks,
@@ -263,7 +258,18 @@ def _same_wfe(namespace: str | None, decided: str | None, stored: object) -> boo
 
 
 # -- status ---------------------------------------------------------------------------------------------------------
-def status_report(snap: Snapshot, namespace: str | None, now: datetime, *, notes: Iterable[str] = ()) -> dict[str, Any]:
+def settings_json(origin: SettingsOrigin) -> dict[str, Any]:
+    return {
+        "source": origin.source,
+        "deployment": origin.deployment,
+        "note": origin.note or None,
+        "values": shown(origin.settings),
+    }
+
+
+def status_report(
+    snap: Snapshot, namespace: str | None, now: datetime, origin: SettingsOrigin, *, notes: Iterable[str] = ()
+) -> dict[str, Any]:
     """RRs by phase and reason; the blocked ones with time left; what waits for a human, with the command."""
     requests = [
         obj for obj in snap.requests.list() if namespace is None or obj["metadata"].get("namespace") == namespace
@@ -295,6 +301,7 @@ def status_report(snap: Snapshot, namespace: str | None, now: datetime, *, notes
         "kind": "Status",
         "evaluatedAt": format_time(now),
         "namespace": namespace,
+        "settings": settings_json(origin),
         "phases": [
             {"phase": phase, "reason": reason or None, "count": count}
             for (phase, reason), count in sorted(counts.items())
@@ -364,9 +371,17 @@ def _ineffective_chains(requests: list[KubeDict]) -> list[dict[str, Any]]:
     return waiting
 
 
-def _created(obj: KubeDict) -> tuple[str, str]:
+def _created(obj: KubeDict) -> tuple[datetime, datetime, str]:
+    """Age order as check 2 has it: creationTimestamp (one-second resolution), then who was routed first
+    (status.startTime; not routed yet comes last), then the name."""
     meta = obj["metadata"]
-    return (str(meta.get("creationTimestamp") or ""), str(meta["name"]))
+    created = _time(meta.get("creationTimestamp")) or _NEVER
+    started = _time(section(obj, "status").get("startTime")) or _LAST
+    return (created, started, str(meta["name"]))
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
 def _command(verb: str, obj: KubeDict, tail: str) -> str:

@@ -233,3 +233,23 @@ def test_compare_says_whether_the_status_agrees_and_what_the_orchestrator_does_n
     result, difference = compare(request(status, annotations), decision, requests, NOW, unblock_asked=False)
     assert result is agrees
     assert (difference is None) if says is None else (says in difference), difference
+
+
+def test_a_chain_skipped_in_the_same_second_as_its_completion_is_still_the_newest():
+    """Same-second creation (the timestamp's resolution): who was routed first is older, as check 2 orders them."""
+    from kubectl_kubernaut.report import snapshot, status_report
+    from kubectl_kubernaut.settings import defaults
+
+    def rr(name: str, started: str, status: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name, "namespace": "ns", "creationTimestamp": "2026-01-01T00:00:04Z"},
+            "spec": {"signalFingerprint": "f" * 64, "targetResource": {"kind": "Deployment", "name": "w"}},
+            "status": {"startTime": started, **status},
+        }
+
+    requests = [
+        rr("zz-first", "2026-01-01T00:00:04Z", {"phase": "Completed", "outcome": "Remediated"}),
+        rr("aa-second", "2026-01-01T00:00:04.5Z", {"phase": "Failed", "skipReason": "IneffectiveChain"}),
+    ]
+    report = status_report(snapshot(requests, []), "ns", NOW, defaults("a/b", "test"))
+    assert [item["request"] for item in report["manualReview"]] == ["aa-second"]

@@ -61,7 +61,7 @@ class Plugin:
         argv = [*self.argv0, *args, "--kubeconfig", str(kubeconfig or self.kubeconfig)]
         if "-A" not in args and "-n" not in args:
             argv += ["-n", self.namespace]
-        if args[0] == "explain" and "--settings-from" not in args:
+        if args[0] in ("explain", "status") and "--settings-from" not in args:
             argv += ["--settings-from", self.settings_from]
         done = await asyncio.to_thread(
             subprocess.run, argv, capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})}
@@ -70,6 +70,12 @@ class Plugin:
 
     async def json(self, *args: str, **options: Any) -> Any:
         return (await self(*args, "-o", "json", **options)).json
+
+
+def watching(namespace: str, **env: str) -> dict[str, str]:
+    """The env of an orchestrator as the fixtures run it: watching only the test's namespace (other tests' objects
+    on the same targets live in other namespaces of the module's sandbox)."""
+    return {**ORCHESTRATOR_ENV, "KUBERNAUT_ORCHESTRATOR_WATCHED_NAMESPACES": namespace, **env}
 
 
 def orchestrator_deployment(namespace: str, env: dict[str, str]) -> dict[str, Any]:
@@ -99,8 +105,8 @@ def orchestrator_deployment(namespace: str, env: dict[str, str]) -> dict[str, An
 
 @pytest.fixture
 async def plugin(sandbox: SandboxHandle, kube: KubeClient, namespace: str) -> Plugin:
-    await kube.create(DEPLOYMENTS, orchestrator_deployment(namespace, ORCHESTRATOR_ENV))
+    await kube.create(DEPLOYMENTS, orchestrator_deployment(namespace, watching(namespace)))
     return Plugin(sandbox.kubeconfig_path, namespace, f"{namespace}/kubernaut-orchestrator")
 
 
-__all__ = ["NR", "RR", "WFE", "Plugin", "Ran", "Scene", "StartOrchestrator"]
+__all__ = ["NR", "RR", "WFE", "Plugin", "Ran", "Scene", "StartOrchestrator", "watching"]

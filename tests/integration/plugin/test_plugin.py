@@ -30,7 +30,6 @@ from tests.integration.helpers import eventually
 from tests.integration.plugin.conftest import (
     BIN,
     DEPLOYMENTS,
-    ORCHESTRATOR_ENV,
     RR,
     WFE,
     Plugin,
@@ -38,6 +37,7 @@ from tests.integration.plugin.conftest import (
     Scene,
     StartOrchestrator,
     orchestrator_deployment,
+    watching,
 )
 
 ACK = "kubernaut.ai/execution-failure-acknowledged"
@@ -81,7 +81,7 @@ DECISION_KEYS = {
     "blockingWorkflowExecution",
     "duplicateOf",
 }
-STATUS_KEYS = {"kind", "evaluatedAt", "namespace", "phases", "blocked", "manualReview", "notes"}
+STATUS_KEYS = {"kind", "evaluatedAt", "namespace", "settings", "phases", "blocked", "manualReview", "notes"}
 BLOCKED_KEYS = {
     "namespace",
     "name",
@@ -247,7 +247,7 @@ async def test_explain_decides_what_the_orchestrator_then_does(
 async def test_explain_says_when_a_block_has_expired_and_what_the_orchestrator_will_do(
     scene: Scene, start_orchestrator: StartOrchestrator, plugin: Plugin, kube: KubeClient
 ):
-    fast = {**ORCHESTRATOR_ENV, "KUBERNAUT_ORCHESTRATOR_RECENTLY_REMEDIATED_COOLDOWN": "2s"}
+    fast = watching(scene.namespace, KUBERNAUT_ORCHESTRATOR_RECENTLY_REMEDIATED_COOLDOWN="2s")
     deployment = orchestrator_deployment(scene.namespace, fast)
     deployment["metadata"]["name"] = "fast-orchestrator"
     await kube.create(DEPLOYMENTS, deployment)
@@ -655,7 +655,7 @@ async def test_explain_predicts_an_ineffective_chain_and_its_acknowledgement_cle
 ):
     """Check 3 (SPEC 4.9) with a threshold of 1: a completion followed by the same alert within the window."""
     deployment = orchestrator_deployment(
-        scene.namespace, {**ORCHESTRATOR_ENV, "KUBERNAUT_ORCHESTRATOR_INEFFECTIVE_CHAIN_THRESHOLD": "1"}
+        scene.namespace, watching(scene.namespace, KUBERNAUT_ORCHESTRATOR_INEFFECTIVE_CHAIN_THRESHOLD="1")
     )
     deployment["metadata"]["name"] = "chain-orchestrator"
     await kube.create(DEPLOYMENTS, deployment)
