@@ -242,7 +242,10 @@ def _with_edges(
         at = rng.uniform(0.1, 0.9) * duration
         seed, target, workflow = f"storm-{index}", f"storm-{index}", rng.choice(WORKFLOWS)
         later, earlier = f"storm-{index:02d}-a", f"storm-{index:02d}-z"
-        requests.append(planned(earlier, at, seed, target, workflow, namespace))
+        # The first runs long enough to be live when the second comes: one that ended before (a 0.2 s run) leaves
+        # no original to wait on, and the second rightly runs after the cooldown (seen: storm-01-a, seed 1).
+        first_of_pair = planned(earlier, at, seed, target, workflow, namespace)
+        requests.append(Planned(earlier, namespace, at, first_of_pair.signal, SUCCEEDED, 3.0))
         requests.append(planned(later, at + 0.3, seed, target, workflow, namespace))
         same_second.append((f"{namespace}/{earlier}", f"{namespace}/{later}"))
 
