@@ -47,15 +47,30 @@ CHAOS_DURATION ?= 600
 chaos: $(STAMP)  ## chaos soak: faults + load for CHAOS_DURATION s (600), then SPEC 7 checks; CHAOS_ARGS="--seed N"
 	$(BIN)/python -m tests.chaos --duration $(CHAOS_DURATION) $(CHAOS_ARGS)
 
+# -- the container image -------------------------------------------------------------------------------------------
+# `make image` builds what users build (base python:3.11-slim-bookworm). Without a registry, `make base-image` makes
+# a stand-in from Debian's packages and `make image PYTHON_IMAGE=local/python:3.11-slim-bookworm` builds on it.
+DOCKER ?= docker
+IMAGE ?= kubernaut-controlplane:dev
+PYTHON_IMAGE ?= python:3.11-slim-bookworm
+BASE_IMAGE ?= local/python:3.11-slim-bookworm
+
+.PHONY: image base-image
+
+image:  ## build the container image IMAGE (kubernaut-controlplane:dev) on PYTHON_IMAGE
+	$(DOCKER) build --network host --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) -t $(IMAGE) .
+
+base-image:  ## offline stand-in BASE_IMAGE for python:3.11-slim-bookworm from Debian's packages (root, cached)
+	DOCKER=$(DOCKER) hack/base-image.sh $(BASE_IMAGE)
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
 
 # -- a local cluster and a local run (need kind, docker and kubectl; CI runs none of these) ----------------------------
 KIND ?= kind
 KUBECTL ?= kubectl
-DOCKER ?= docker
 KIND_CLUSTER ?= kubernaut
-KIND_IMAGE ?= kubernaut-controlplane:dev
+KIND_IMAGE ?= $(IMAGE)
 TEKTON_VERSION ?= v1.9.0
 TEKTON_RELEASE := https://infra.tekton.dev/tekton-releases/pipeline/previous/$(TEKTON_VERSION)/release.yaml
 KIND_KUBECTL = $(KUBECTL) --context kind-$(KIND_CLUSTER)
@@ -68,7 +83,7 @@ kind-up:  ## kind cluster with Tekton and both controllers (manifests/overlays/k
 	$(KIND_KUBECTL) apply -f $(TEKTON_RELEASE)
 	$(KIND_KUBECTL) -n tekton-pipelines wait deployment --all --for=condition=Available --timeout=5m
 	$(KIND_KUBECTL) -n tekton-pipelines-resolvers wait deployment --all --for=condition=Available --timeout=5m
-	$(DOCKER) build -t $(KIND_IMAGE) .
+	$(MAKE) image IMAGE=$(KIND_IMAGE)
 	$(KIND) load docker-image $(KIND_IMAGE) --name $(KIND_CLUSTER)
 	$(KIND_KUBECTL) apply -k manifests/overlays/kind
 # Same tag, new image: replace the pods so they run what was just built.

@@ -79,6 +79,12 @@ LABEL_RR = "kubernaut.ai/remediation-request"
 LABEL_TARGET = "kubernaut.ai/target"
 ANNOTATION_TARGET = "kubernaut.ai/target"
 _NEVER = object()
+# The free-text fields of the status and their bounds, read from the model the CRD is generated from.
+_TEXT_LIMITS = {
+    str(info.alias): next(m.max_length for m in info.metadata if hasattr(m, "max_length"))
+    for name, info in RemediationRequestStatus.model_fields.items()
+    if name in ("message", "block_message", "reason", "failure_reason")
+}
 
 
 @dataclass
@@ -636,7 +642,7 @@ class RemediationReconciler:
     async def _apply(self, obj: KubeDict, rr: RemediationRequest, change: _Change, now: datetime) -> None:
         """Write the status if it changed (conditional on the version we read), then metrics and the Event."""
         old = status_of(obj)
-        new = change.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        new = self._dump(change.status)
         try:
             RemediationRequestStatus.model_validate(new)  # the model carries the CRD's bounds
             updated = await update_status(self._client, self._requests, obj, new)
@@ -711,7 +717,12 @@ class RemediationReconciler:
 
     @staticmethod
     def _dump(status: RemediationRequestStatus) -> dict[str, Any]:
-        return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The status as written: free text cut to the CRD's bounds (messages quote names and targets)."""
+        body = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for field, limit in _TEXT_LIMITS.items():
+            if isinstance(body.get(field), str) and len(body[field]) > limit:
+                body[field] = body[field][: limit - 3] + "..."
+        return body
 
     async def _reject_unparseable(self, obj: KubeDict, error: ModelError) -> None:
         """An object that breaks our model: fail it once with a message naming the fields, log once, one Event."""

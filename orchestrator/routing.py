@@ -28,6 +28,7 @@ from typing import Protocol
 
 from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, IneffectiveChain, Link, ineffective_chain
 from shared.backoff import Backoff
+from shared.duration import format_duration
 from shared.kubetime import format_time
 from shared.models import (
     BlockReason,
@@ -377,7 +378,7 @@ def _ineffective_chain(i: _Inputs, facts: Facts | None) -> Decision | None:
             target=i.target,
             ineffectiveCount=chain.count,
             threshold=threshold,
-            window=f"{int(i.settings.ineffective_window.total_seconds())}s",
+            window=format_duration(i.settings.ineffective_window),
             newestLink=chain.newest.name if chain.newest else None,
             newestLinkKind=str(chain.newest.kind) if chain.newest else None,
             lastCompletion=last.name if last else None,
@@ -391,7 +392,7 @@ def _ineffective_chain(i: _Inputs, facts: Facts | None) -> Decision | None:
     return Decision.skipped(
         SkipReason.INEFFECTIVE_CHAIN,
         f"{chain.count} remediations of this signal on {i.target} in a row were followed by the signal again within "
-        f"{int(i.settings.ineffective_window.total_seconds() // 60)} minutes ({source}); the workflow is not fixing "
+        f"{format_duration(i.settings.ineffective_window)} ({source}); the workflow is not fixing "
         f"the cause. Acknowledge with the {CHAIN_ACKNOWLEDGED_ANNOTATION} annotation on this request once someone "
         f"has looked",
         incident=f"{i.namespace}/{i.fingerprint}@{named.name if named else i.target}",

@@ -42,6 +42,17 @@ def parser() -> argparse.ArgumentParser:
         "--namespace", action="append", default=[], dest="namespaces", help="also create this namespace (repeatable)"
     )
     serve.add_argument("--no-validation", action="store_true", help="store custom resources as sent (no schema checks)")
+    serve.add_argument(
+        "--tls", action="store_true", help="serve HTTPS (a throw-away CA, written next to the kubeconfig as ca.crt)"
+    )
+    serve.add_argument(
+        "--token",
+        action="append",
+        default=None,
+        dest="tokens",
+        metavar="TOKEN=USER",
+        help="accept only these bearer tokens (repeatable; 401 for others); default: any token is its user",
+    )
     serve.add_argument("--bookmark-interval", type=float, default=60.0, help="seconds between watch BOOKMARKs (60)")
     serve.add_argument(
         "--history-capacity",
@@ -64,11 +75,19 @@ async def serve(arguments: argparse.Namespace) -> None:
         bookmark_interval=arguments.bookmark_interval,
         history_capacity=arguments.history_capacity,
         namespaces=tuple(arguments.namespaces),
+        tls=arguments.tls,
+        tokens=_tokens(arguments.tokens),
     )
     sandbox = Sandbox(config)
     await sandbox.start()
-    path = write_kubeconfig(arguments.kubeconfig, sandbox.url, ADMIN_USER)
+    # The kubeconfig's credentials must be a token the sandbox accepts: the first one given, if any.
+    token, user = (ADMIN_USER, ADMIN_USER) if config.tokens is None else config.tokens[0]
+    path = write_kubeconfig(arguments.kubeconfig, sandbox.url, user, ca_pem=sandbox.ca_pem, token=token)
     print(f"sandbox API:   {sandbox.url}", flush=True)
+    if sandbox.ca_pem is not None:
+        ca_path = arguments.kubeconfig.parent / "ca.crt"
+        ca_path.write_bytes(sandbox.ca_pem)
+        print(f"sandbox CA:    {ca_path.resolve()}", flush=True)
     print(f"sandbox admin: {sandbox.admin_url}", flush=True)
     print(f"kubeconfig:    {path.resolve()}   (export KUBECONFIG={path.resolve()})", flush=True)
     stop = asyncio.Event()
@@ -78,6 +97,18 @@ async def serve(arguments: argparse.Namespace) -> None:
     await stop.wait()
     await sandbox.stop()
     print("sandbox stopped", flush=True)
+
+
+def _tokens(values: list[str] | None) -> tuple[tuple[str, str], ...] | None:
+    if values is None:
+        return None
+    pairs = []
+    for value in values:
+        token, _, user = value.partition("=")
+        if not token or not user:
+            raise SystemExit(f"python -m sandbox serve: --token {value!r}: expected TOKEN=USER")
+        pairs.append((token, user))
+    return tuple(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:

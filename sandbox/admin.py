@@ -172,6 +172,24 @@ def admin_application(sandbox: Sandbox) -> web.Application:
     async def watches(request: web.Request) -> web.Response:
         return _ok([watcher.describe() for watcher in sandbox.hub.watchers()])
 
+    async def get_tokens(request: web.Request) -> web.Response:
+        return _ok({"tokens": sandbox.api.tokens})
+
+    async def put_tokens(request: web.Request) -> web.Response:
+        body = await _json(request)
+        tokens = body["tokens"]
+        if tokens is not None and not (
+            isinstance(tokens, dict) and all(isinstance(v, str) and v for v in tokens.values())
+        ):
+            return _bad("tokens must be null or an object of token to user name")
+        sandbox.api.tokens = None if tokens is None else dict(tokens)
+        return _ok({"tokens": sandbox.api.tokens})
+
+    async def ca(request: web.Request) -> web.Response:
+        if sandbox.ca_pem is None:
+            return _bad("the sandbox serves plain HTTP (no CA)")
+        return web.Response(body=sandbox.ca_pem, content_type="application/x-pem-file")
+
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
@@ -203,6 +221,9 @@ def admin_application(sandbox: Sandbox) -> web.Application:
             web.get("/history", history),
             web.post("/history/compact", compact),
             web.get("/watches", watches),
+            web.get("/tokens", get_tokens),
+            web.put("/tokens", put_tokens),
+            web.get("/ca", ca),
         ]
     )
     return app

@@ -72,10 +72,13 @@ def _method_not_allowed() -> ApiError:
     return ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", {})
 
 
-def authenticate(headers: Mapping[str, str]) -> str:
-    """The user of a request: a bearer token is the user's name; Basic credentials give their user name."""
+def authenticate(headers: Mapping[str, str], tokens: Mapping[str, str] | None = None) -> str | None:
+    """The user of a request. Without `tokens`, a bearer token is the user's name and Basic credentials give their
+    user name. With `tokens` (token -> user), only those bearer tokens are accepted; None means 401."""
     authorization = headers.get("Authorization", "")
     scheme, _, credentials = authorization.partition(" ")
+    if tokens is not None:
+        return tokens.get(credentials.strip()) if scheme.lower() == "bearer" else None
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
     if scheme.lower() == "basic":
@@ -153,12 +156,14 @@ class ApiServer:
         self.audit = audit
         self.settings = settings or ApiSettings()
         self.server_address = "127.0.0.1:0"
+        self.tokens: dict[str, str] | None = None  # token -> user; None: any bearer token is its user
 
     # entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         info = parse_request_info(request.method, request.path, request.query)
-        user = authenticate(request.headers)
+        authenticated = authenticate(request.headers, self.tokens)
+        user = ANONYMOUS if authenticated is None else authenticated
         audited = False
 
         def record(code: int) -> None:
@@ -168,6 +173,8 @@ class ApiServer:
                 self._audit(info, user, code)
 
         try:
+            if authenticated is None:  # as kube-apiserver with --anonymous-auth=false
+                raise ApiError(401, "Unauthorized", "Unauthorized")
             delay = self.faults.latency(info, user)
             if delay:
                 await asyncio.sleep(delay)

@@ -179,6 +179,10 @@ class SandboxAdmin:
         """Turn CRD schema validation (and pruning, and rules) on or off."""
         self._call("PUT", "/validation", {"enabled": enabled})
 
+    def set_tokens(self, tokens: dict[str, str] | None) -> None:
+        """Accept only these bearer tokens (token -> user; 401 for any other), or any token (None)."""
+        self._call("PUT", "/tokens", {"tokens": tokens})
+
     # faults
 
     def clear_faults(self) -> None:
@@ -356,6 +360,9 @@ class AsyncSandboxAdmin:
 
     async def set_validation(self, enabled: bool) -> None:
         await self._call("PUT", "/validation", {"enabled": enabled})
+
+    async def set_tokens(self, tokens: dict[str, str] | None) -> None:
+        await self._call("PUT", "/tokens", {"tokens": tokens})
 
     async def clear_faults(self) -> None:
         await self._call("DELETE", "/faults")

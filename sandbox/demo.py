@@ -269,7 +269,15 @@ def blocking_metrics(samples: Samples) -> list[str]:
     within = next((bound for bound, value in buckets if value >= count), float("inf"))
     lag_line = f"{count:g} expiries handled, mean {1000 * total / count:.1f} ms late, all within {within:g} s"
     current = sum(v for (n, _), v in samples.items() if n == ORCHESTRATOR_PREFIX + "current_blocked")
+    decisions: dict[str, float] = {}
+    for (name, labels), value in samples.items():
+        if name == ORCHESTRATOR_PREFIX + "routing_decisions_total" and value:
+            label = dict(labels)
+            key = f"{label.get('decision')}/{label['reason']}" if label.get("reason") else str(label.get("decision"))
+            decisions[key] = decisions.get(key, 0.0) + value
+    decided = ", ".join(f"{key} {value:g}" for key, value in sorted(decisions.items())) or "0"
     return [
+        f"  routing_decisions_total              {decided}",
         f"  blocked_total                        {by('blocked_total', 'reason', BlockReason)}",
         f"  current_blocked                      {current:g}",
         f"  blocked_cooldown_expired_total       {by('blocked_cooldown_expired_total', 'reason', BlockReason)}",
@@ -336,7 +344,7 @@ async def demo(scenario_path: Path, say: Say = _say, *, keep: bool = False) -> i
             for line in summary(scenario, observed, notices, problems):
                 say(line)
             say("")
-            say(f"Blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_PREFIX}*):")
+            say(f"Routing and blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_PREFIX}*):")
             for line in blocking_metrics(samples):
                 say(line)
             say("")

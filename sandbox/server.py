@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import trustme
 import yaml
 from aiohttp import web
 
@@ -49,6 +51,11 @@ class SandboxConfig:
     history_capacity: int = DEFAULT_HISTORY_CAPACITY
     audit_capacity: int = DEFAULT_CAPACITY
     namespaces: tuple[str, ...] = ()  # created at start, besides the ones every cluster has
+    # HTTPS with a certificate of a throw-away CA made at start (`Sandbox.ca_pem`), for 127.0.0.1, localhost and
+    # the in-cluster names of the `kubernetes` Service.
+    tls: bool = False
+    # token -> user: only these bearer tokens are accepted (401 otherwise). None: any bearer token is its user.
+    tokens: tuple[tuple[str, str], ...] | None = None
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -86,6 +93,9 @@ class Sandbox:
             audit=self.audit,
             settings=self.config.api,
         )
+        self.api.tokens = dict(self.config.tokens) if self.config.tokens is not None else None
+        self.ca_pem: bytes | None = None  # the CA that signed the serving certificate, with tls
+        self._ssl_context = self._make_tls() if self.config.tls else None
         self.port = self.config.port
         self.admin_port = self.config.admin_port
         self._api_runner: web.AppRunner | None = None
@@ -94,9 +104,19 @@ class Sandbox:
         self._back_up: asyncio.TimerHandle | None = None
         self._down_until: float | None = None
 
+    def _make_tls(self) -> ssl.SSLContext:
+        authority = trustme.CA(organization_name="kubernaut sandbox")
+        names = (self.config.host, "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
+        certificate = authority.issue_cert(*dict.fromkeys(names))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate.configure_cert(context)
+        self.ca_pem = authority.cert_pem.bytes()
+        return context
+
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self.config.host}:{self.port}"
 
     @property
     def admin_url(self) -> str:
@@ -138,7 +158,7 @@ class Sandbox:
 
     async def _listen(self) -> None:
         assert self._api_runner is not None
-        site = web.TCPSite(self._api_runner, self.config.host, self.port)
+        site = web.TCPSite(self._api_runner, self.config.host, self.port, ssl_context=self._ssl_context)
         await site.start()
         self._api_site = site
         self.port = site.port

@@ -46,13 +46,31 @@ class SandboxHandle:
     admin: SandboxAdmin
     directory: Path
     _runner: _Runner = field(repr=False)
+    ca_pem: bytes | None = None  # the CA of the serving certificate, when the sandbox serves HTTPS
+    user_tokens: dict[str, str] = field(default_factory=dict)  # user -> token, when the sandbox takes only those
+
+    @property
+    def ca_path(self) -> Path | None:
+        """`ca_pem` in a file (as a pod's ca.crt), or None for plain HTTP."""
+        if self.ca_pem is None:
+            return None
+        path = self.directory / "ca.crt"
+        if not path.exists():
+            path.write_bytes(self.ca_pem)
+        return path
 
     def kubeconfig_for(self, user: str) -> Path:
-        """A kubeconfig whose bearer token identifies `user` (the name the audit log records)."""
+        """A kubeconfig whose bearer token identifies `user` (the name the audit log records): the token the
+        sandbox was started with for that user, else the user's name (refused by a sandbox started with tokens)."""
         path = self.directory / f"kubeconfig-{_safe(user)}.yaml"
         if not path.exists():
-            write_kubeconfig(path, self.url, user)
+            write_kubeconfig(path, self.url, user, ca_pem=self.ca_pem, token=self.user_tokens.get(user))
         return path
+
+
+def _admin_credentials(config: SandboxConfig) -> tuple[str, str]:
+    """(token, user) of the kubeconfig a sandbox is started with: the first token it takes, if given any."""
+    return (ADMIN_USER, ADMIN_USER) if not config.tokens else config.tokens[0]
 
     def stop(self) -> None:
         self._runner.stop()
@@ -111,16 +129,22 @@ def running_sandbox(config: SandboxConfig | None = None, **overrides: Any) -> It
     `overrides` replace fields of the config (for example `validation=False`, `bookmark_interval=1.0`).
     """
     base = config or SandboxConfig(bookmark_interval=TEST_BOOKMARK_INTERVAL)
-    runner = SandboxThread(replace(base, **overrides))
+    config = replace(base, **overrides)
+    runner = SandboxThread(config)
     sandbox = runner.start()
     directory = Path(tempfile.mkdtemp(prefix="sandbox-"))
+    token, user = _admin_credentials(config)
     handle = SandboxHandle(
         url=sandbox.url,
         admin_url=sandbox.admin_url,
-        kubeconfig_path=write_kubeconfig(directory / "kubeconfig.yaml", sandbox.url, ADMIN_USER),
+        kubeconfig_path=write_kubeconfig(
+            directory / "kubeconfig.yaml", sandbox.url, user, ca_pem=sandbox.ca_pem, token=token
+        ),
         admin=SandboxAdmin(sandbox.admin_url),
         directory=directory,
         _runner=runner,
+        ca_pem=sandbox.ca_pem,
+        user_tokens={user: token for token, user in reversed(config.tokens or ())},
     )
     try:
         yield handle
@@ -157,7 +181,12 @@ class SandboxProcess:
             arguments += ["--namespace", namespace]
         if not config.validation:
             arguments.append("--no-validation")
+        if config.tls:
+            arguments.append("--tls")
+        for token, user in config.tokens or ():
+            arguments += ["--token", f"{token}={user}"]
         self._process = subprocess.Popen(arguments, stdout=subprocess.PIPE, text=True)
+        self.ca_path: Path | None = None
 
     def start(self) -> tuple[str, str]:
         """Wait until it serves; its API and admin URLs."""
@@ -170,6 +199,8 @@ class SandboxProcess:
             label, _, value = line.partition(":")
             if label in ("sandbox API", "sandbox admin"):
                 urls[label] = value.split()[0]
+            elif label == "sandbox CA":  # printed before the admin URL
+                self.ca_path = Path(value.split()[0])
         return urls["sandbox API"], urls["sandbox admin"]
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -190,7 +221,8 @@ def sandbox_process(config: SandboxConfig | None = None, **overrides: Any) -> It
     base = config or SandboxConfig(bookmark_interval=TEST_BOOKMARK_INTERVAL)
     directory = Path(tempfile.mkdtemp(prefix="sandbox-"))
     kubeconfig = directory / "kubeconfig.yaml"
-    runner = SandboxProcess(replace(base, **overrides), kubeconfig)
+    config = replace(base, **overrides)
+    runner = SandboxProcess(config, kubeconfig)
     try:
         url, admin_url = runner.start()
         yield SandboxHandle(
@@ -200,6 +232,8 @@ def sandbox_process(config: SandboxConfig | None = None, **overrides: Any) -> It
             admin=SandboxAdmin(admin_url),
             directory=directory,
             _runner=runner,
+            ca_pem=runner.ca_path.read_bytes() if runner.ca_path else None,
+            user_tokens={user: token for token, user in reversed(config.tokens or ())},
         )
     finally:
         runner.stop()

@@ -17,7 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 
 from shared.duration import parse_duration
 
-IN_CLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")  # token, ca.crt, namespace
+IN_CLUSTER_NAMESPACE_FILE = SERVICE_ACCOUNT_DIR / "namespace"
 
 
 def _duration(value: Any) -> Any:

@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 from kubernetes_asyncio.client import ApiClient, Configuration
-from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+from kubernetes_asyncio.config import load_kube_config
 
 from shared.apiresource import ApiResource
+from shared.runtime.incluster import incluster_configuration
 from shared.settings import in_cluster
 
 KubeDict = dict[str, Any]
@@ -134,10 +135,10 @@ class KubeClient:
     @classmethod
     async def connect(cls, kubeconfig: Path | None = None, *, user_agent: str = "kubernaut") -> KubeClient:
         """In-cluster config when running in a pod (and no kubeconfig is given), else the kubeconfig."""
-        configuration = Configuration()
         if kubeconfig is None and in_cluster():
-            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            configuration = incluster_configuration()
         else:
+            configuration = Configuration()
             await load_kube_config(
                 config_file=str(kubeconfig) if kubeconfig else None, client_configuration=configuration
             )

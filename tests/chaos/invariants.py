@@ -165,7 +165,6 @@ def check_settled(evidence: Evidence) -> Check:
     check = Check("every RR terminal or Blocked for a current, correct reason", "2")
     requests = evidence.final["remediationrequests"]
     executions = evidence.final["workflowexecutions"]
-    owned = _by_owner(executions)
     for key, obj in sorted(requests.items()):
         check.looked_at += 1
         status = _status(obj)
@@ -174,7 +173,8 @@ def check_settled(evidence: Evidence) -> Check:
         if phase in TERMINAL_RR:
             continue
         if phase != "Blocked":
-            wfe = owned.get(str(_meta(obj).get("uid")))
+            ref = (status.get("workflowExecutionRef") or {}).get("name")
+            wfe = executions.get(f"{namespace}/{ref}") if ref else None
             cause = f"its WorkflowExecution is {_status(wfe).get('phase') or 'new'}" if wfe else "no WorkflowExecution"
             check.fail(f"{key} is {phase or 'unhandled'} ({cause})")
             continue
@@ -214,9 +214,9 @@ def check_outcomes(evidence: Evidence) -> Check:
     check = Check("every RR's outcome and reason match what happened", "2")
     requests = evidence.final["remediationrequests"]
     executions = evidence.final["workflowexecutions"]
-    designs = {f"{p.namespace}/{p.name}": p for p in evidence.plan.requests}
-    owned = _by_owner(executions)
+    designs = evidence.plan.designs
     history = _phase_history(evidence.recorder)
+    owned = {_owner_uid(wfe): wfe for wfe in executions.values()}
     for key, obj in sorted(requests.items()):
         status = _status(obj)
         phase = status.get("phase")
@@ -228,7 +228,7 @@ def check_outcomes(evidence: Evidence) -> Check:
             check.fail(f"{key} was not created by the load")
             continue
         namespace = _meta(obj).get("namespace") or ""
-        own = owned.get(str(_meta(obj).get("uid")))
+        own = owned.get(_meta(obj).get("uid"))  # by controller owner uid: a namesake's is not its own
         problem = _outcome_problem(design, obj, own, requests, executions, namespace, history.get(key, []))
         if problem:
             check.fail(f"{key} ({design.outcome.name}): {problem}")
@@ -396,17 +396,24 @@ def check_every_outcome_ran(evidence: Evidence) -> Check:
 
 
 # -- invariant 3 ------------------------------------------------------------------------------------------------
-def _phase_history(recorder: Recorder) -> dict[str, list[tuple[str, str | None]]]:
-    """key -> the (phase, blockReason) sequence each request went through, consecutive repeats folded."""
-    history: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
+def _phase_histories(recorder: Recorder) -> dict[tuple[str, str], list[tuple[str, str | None]]]:
+    """(key, uid) -> the (phase, blockReason) sequence each request went through, consecutive repeats folded. By uid:
+    a namesake created under a deleted request's key has a history of its own."""
+    history: dict[tuple[str, str], list[tuple[str, str | None]]] = defaultdict(list)
     for change in recorder.merged("remediationrequests"):
         if change.type == "DELETED":
             continue
         status = _status(change.obj)
         step = (status.get("phase") or "", status.get("blockReason"))
-        if not history[change.key] or history[change.key][-1] != step:
-            history[change.key].append(step)
+        steps = history[(change.key, str(_meta(change.obj).get("uid")))]
+        if not steps or steps[-1] != step:
+            steps.append(step)
     return history
+
+
+def _phase_history(recorder: Recorder) -> dict[str, list[tuple[str, str | None]]]:
+    """key -> the history of the request last created under that key."""
+    return {key: steps for (key, _), steps in _phase_histories(recorder).items()}
 
 
 def check_no_request_lost(evidence: Evidence) -> Check:
@@ -457,7 +464,7 @@ def check_handled_once(evidence: Evidence) -> list[Check]:
             per_execution.fail(f"WorkflowExecution uid {owner} had {len(uids)} PipelineRuns")
 
     phases = Check("no RR ends twice, leaves an end, or executes twice", "3")
-    for key, steps in _phase_history(recorder).items():
+    for (key, _), steps in _phase_histories(recorder).items():
         phases.looked_at += 1
         names = [phase for phase, _ in steps]
         first_end = next((i for i, phase in enumerate(names) if phase in TERMINAL_RR), None)
@@ -651,6 +658,59 @@ def check_faults(evidence: Evidence) -> Check:
     return check
 
 
+# -- issue 17's edges -----------------------------------------------------------------------------------------
+def check_edges(evidence: Evidence) -> list[Check]:
+    """Namesakes never adopt, same-second duplicates run once, an unblocked duplicate still inherits."""
+    requests = evidence.final["remediationrequests"]
+    executions = evidence.final["workflowexecutions"]
+    ever_owned: dict[str, set[str]] = defaultdict(set)  # RR uid -> WFE uids it ever owned
+    for change in evidence.recorder.logs["workflowexecutions"].changes:
+        ever_owned[str(_owner_uid(change.obj))].add(str(_meta(change.obj).get("uid")))
+
+    def uid(key: str) -> str:
+        created = evidence.created.get(key)
+        return created.uid if created else str(_meta(requests.get(key) or {}).get("uid"))
+
+    adopt = Check("every RR's WorkflowExecution is its own (controller owner uid); namesakes never adopt", "3")
+    for key, obj in sorted(requests.items()):
+        ref = (_status(obj).get("workflowExecutionRef") or {}).get("name")
+        if not ref:
+            continue
+        adopt.looked_at += 1
+        wfe = executions.get(f"{_meta(obj).get('namespace')}/{ref}")
+        if wfe is not None and _owner_uid(wfe) != _meta(obj).get("uid"):
+            adopt.fail(f"{key} follows {ref}, owned by {_owner_uid(wfe)}, not by itself")
+    for case in evidence.plan.namesakes:
+        adopt.looked_at += 1
+        key = f"{case.second.namespace}/{case.second.name}"
+        status = _status(requests.get(key) or {})
+        if key not in evidence.created or evidence.created[key].uid == "":
+            adopt.fail(f"the namesake {key} was never created")
+        elif status.get("phase") == "Completed" and not ever_owned.get(uid(key)):
+            adopt.fail(f"the namesake {key} Completed/{status.get('outcome')} without an execution of its own")
+        elif status.get("failureReason") == "WorkflowExecutionDeleted":
+            adopt.fail(f"the namesake {key} failed WorkflowExecutionDeleted")
+
+    same_second = Check("two requests of one signal created in one second run at most one workflow", "3")
+    for pair in evidence.plan.same_second:
+        same_second.looked_at += 1
+        ran = [key for key in pair if ever_owned.get(uid(key))]
+        if len(ran) > 1:
+            same_second.fail(f"both {pair[0]} and {pair[1]} ran their workflow")
+
+    unblocked = Check("a duplicate unblocked by hand still inherits; it never runs its own workflow", "3")
+    for key in evidence.plan.unblocked_duplicates:
+        obj = requests.get(key) or {}
+        if not (_meta(obj).get("annotations") or {}).get("kubernaut.ai/unblock"):
+            continue  # its original ended before it waited: nothing was unblocked
+        unblocked.looked_at += 1
+        if ever_owned.get(uid(key)):
+            unblocked.fail(f"{key} ran a workflow of its own after the unblock")
+        elif _status(obj).get("outcome") not in ("InheritedCompleted", "InheritedFailed", None):
+            unblocked.fail(f"{key} ended {_status(obj).get('phase')}/{_status(obj).get('outcome')}")
+    return [adopt, same_second, unblocked]
+
+
 def run_checks(evidence: Evidence) -> list[Check]:
     return [
         check_faults(evidence),
@@ -662,6 +722,7 @@ def run_checks(evidence: Evidence) -> list[Check]:
         check_every_outcome_ran(evidence),
         check_no_request_lost(evidence),
         *check_handled_once(evidence),
+        *check_edges(evidence),
         check_writers(evidence),
         check_expiry_lag(evidence),
         check_shutdowns(evidence),

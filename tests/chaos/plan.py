@@ -9,7 +9,7 @@ executor's code, so the end-to-end run checks the classification too.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tests import factories
@@ -131,10 +131,32 @@ class Planned:
         return body
 
 
+@dataclass(frozen=True, slots=True)
+class Namesake:
+    """Issue 17.1: `first` (in the plan's requests) ends, is deleted (`propagation`), and `second`, same name, another
+    target and workflow, is created at once. It must get an execution of its own, never adopt the one left behind."""
+
+    first: Planned
+    second: Planned
+    propagation: str  # "Orphan" leaves the first's WorkflowExecution behind; "Background" lets the GC take it
+
+
 @dataclass(frozen=True)
 class LoadPlan:
     signals: list[Signal]
     requests: list[Planned]
+    namesakes: list[Namesake] = field(default_factory=list)
+    same_second: list[tuple[str, str]] = field(default_factory=list)
+    """Issue 17.2: keys of two requests of one signal created 0.3 s apart, the later one's name sorting first."""
+    unblocked_duplicates: list[str] = field(default_factory=list)
+    """Issue 17.3: keys of duplicates the operator annotates with kubernaut.ai/unblock while they wait."""
+
+    @property
+    def designs(self) -> dict[str, Planned]:
+        """namespace/name -> the request the load creates there last (a namesake replaces the first)."""
+        designs = {f"{p.namespace}/{p.name}": p for p in self.requests}
+        designs.update({f"{n.second.namespace}/{n.second.name}": n.second for n in self.namesakes})
+        return designs
 
     @property
     def targets(self) -> set[tuple[str, str, str]]:
@@ -153,6 +175,7 @@ def plan_load(
     burst_size: int = 12,
     invalid_share: float = 0.02,
     dry_run_share: float = 0.05,
+    edges: int = 2,
 ) -> LoadPlan:
     """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
     repeats of one signal a few seconds apart, and `bursts` of `burst_size` at one instant on one target (several
@@ -184,13 +207,57 @@ def plan_load(
             at += rng.uniform(0.5, 6.0)
     planned.sort(key=lambda item: item[0])
     result = []
-    for index, (at, signal, fixed) in enumerate(planned[:requests]):
+    for index, (at, signal, fixed) in enumerate(planned[: max(requests - EDGE_REQUESTS * edges, 0)]):
         outcome = fixed or _draw_outcome(rng, signal, invalid_share)
         namespace = namespaces[0] if fixed else rng.choice(namespaces)
         duration_s = round(rng.uniform(0.2, 1.5), 2)
         dry_run = not fixed and outcome is not INVALID_SPEC and rng.random() < dry_run_share
         result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, duration_s, dry_run))
-    return LoadPlan(signals, result)
+    return _with_edges(rng, LoadPlan(signals, result), edges, duration, namespaces)
+
+
+EDGE_REQUESTS = 5  # keys each round of edges adds: a namesake, a same-second pair, an original and its duplicate
+
+
+def _with_edges(
+    rng: random.Random, plan: LoadPlan, edges: int, duration: float, namespaces: tuple[str, ...]
+) -> LoadPlan:
+    """Issue 17's cases, `edges` of each: namesakes, same-second duplicates, unblocked duplicates. Each on targets of
+    its own, so what happens to it is decided by the case and the faults, not by the rest of the load."""
+    requests = list(plan.requests)
+    namesakes, same_second, unblocked = [], [], []
+
+    def planned(name: str, at: float, seed: str, target: str, workflow: str, namespace: str) -> Planned:
+        signal = Signal(seed, ("Deployment", target, namespace), workflow, "healthy")
+        return Planned(name, namespace, at, signal, SUCCEEDED, round(rng.uniform(0.2, 1.0), 2))
+
+    for index in range(edges):
+        namespace = rng.choice(namespaces)
+        at = rng.uniform(0.05, 0.5) * duration
+        first = planned(f"namesake-{index:02d}", at, f"namesake-{index}-a", f"ns-{index}-a", WORKFLOWS[0], namespace)
+        second = planned(first.name, at, f"namesake-{index}-b", f"ns-{index}-b", WORKFLOWS[1], namespace)
+        requests.append(first)
+        namesakes.append(Namesake(first, second, ("Orphan", "Background")[index % 2]))
+
+        at = rng.uniform(0.1, 0.9) * duration
+        seed, target, workflow = f"storm-{index}", f"storm-{index}", rng.choice(WORKFLOWS)
+        later, earlier = f"storm-{index:02d}-a", f"storm-{index:02d}-z"
+        # The first runs long enough to be live when the second comes: one that ended before (a 0.2 s run) leaves
+        # no original to wait on, and the second rightly runs after the cooldown (seen: storm-01-a, seed 1).
+        first_of_pair = planned(earlier, at, seed, target, workflow, namespace)
+        requests.append(Planned(earlier, namespace, at, first_of_pair.signal, SUCCEEDED, 3.0))
+        requests.append(planned(later, at + 0.3, seed, target, workflow, namespace))
+        same_second.append((f"{namespace}/{earlier}", f"{namespace}/{later}"))
+
+        at = rng.uniform(0.1, 0.8) * duration
+        seed, target = f"unblock-{index}", f"unblock-{index}"
+        original = planned(f"unblock-{index:02d}-original", at, seed, target, WORKFLOWS[0], namespace)
+        duplicate = planned(f"unblock-{index:02d}-duplicate", at + 0.5, seed, target, WORKFLOWS[0], namespace)
+        original = Planned(original.name, namespace, at, original.signal, SUCCEEDED, 3.0)  # long enough to wait on
+        requests += [original, duplicate]
+        unblocked.append(f"{namespace}/{duplicate.name}")
+    requests.sort(key=lambda p: p.at)
+    return LoadPlan(plan.signals, requests, namesakes, same_second, unblocked)
 
 
 def _draw_outcome(rng: random.Random, signal: Signal, invalid_share: float) -> OutcomeClass:

@@ -58,6 +58,9 @@ ACCEPTED_BUT_UNROUTABLE: dict[str, tuple[Edit, str]] = {
         "spec.workflowRef.serviceAccountName",
     ),
     "zero-timeout": (_set("spec.timeouts", {"executing": "0s"}), "spec.timeouts.executing"),
+    # Issue 17.4: schema-valid, beyond Go's largest duration (one overflowed the parser, one the deadline).
+    "huge-timeout": (_set("spec.timeouts", {"executing": "9999999999999h"}), "spec.timeouts.executing"),
+    "long-timeout": (_set("spec.timeouts", {"executing": "99999999h"}), "spec.timeouts.executing"),
 }
 SCHEMA_BREAKING: dict[str, tuple[Edit, str]] = {
     "bad-fingerprint": (_set("spec.signalFingerprint", "not-a-fingerprint"), "spec.signalFingerprint"),
@@ -71,6 +74,11 @@ BAD_EXECUTIONS: dict[str, tuple[Edit, str, bool]] = {  # edit, field, breaks the
     "wfe-no-target": (_set("spec.targetResource", _DELETE), "spec.targetResource", True),
     "wfe-workflow-as-string": (_set("spec.workflowRef", "restart"), "spec.workflowRef", True),
     "wfe-not-a-target": (_set("spec.targetResource", "not a target"), "spec.targetResource", False),
+    "wfe-huge-timeout": (
+        _set("spec.executionConfig", {"timeout": "9999999999999h"}),
+        "spec.executionConfig.timeout",
+        False,
+    ),
 }
 GOOD = 12
 

@@ -1,4 +1,4 @@
-"""The kind and local-run targets expand and agree with the manifests (no container engine here to run them)."""
+"""The kind, image and local-run targets expand and agree with the manifests (kind itself is not run here)."""
 
 import re
 import shlex
@@ -37,10 +37,18 @@ def test_kind_up_installs_a_pinned_tekton_release():
 
 def test_kind_up_builds_loads_and_deploys_the_image_the_kind_overlay_runs():
     commands = dry_run("kind-up")
-    (image,) = re.findall(r"docker build -t (\S+) \.", commands)
+    (image,) = re.findall(r"docker build .*-t (\S+) \.", commands)
     assert f"kind load docker-image {image} " in commands
     assert "apply -k manifests/overlays/kind" in commands
     assert {c["image"] for _, c in containers(built("kind"))} == {image}
+
+
+def test_make_image_builds_the_dockerfile_on_the_base_it_is_given():
+    (default,) = re.findall(r"docker build .*--build-arg PYTHON_IMAGE=(\S+) ", dry_run("image"))
+    assert default == "python:3.11-slim-bookworm"  # what users build on; the Dockerfile's default too
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in (ROOT / "Dockerfile").read_text()
+    assert "--build-arg PYTHON_IMAGE=local/base:1 " in dry_run("image", "PYTHON_IMAGE=local/base:1")
+    assert "hack/base-image.sh local/python:3.11-slim-bookworm" in dry_run("base-image")  # cached by tag
 
 
 def test_kind_up_creates_the_cluster_from_the_committed_config():

@@ -73,3 +73,22 @@ def test_a_sandbox_process_serves_and_takes_faults_over_http():
         url = sandbox.url
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/version", timeout=2)
+
+
+@pytest.mark.parametrize("start", [running_sandbox, sandbox_process])
+async def test_a_tls_sandbox_with_tokens_serves_https_to_its_kubeconfig_and_refuses_other_tokens(start):
+    from shared.apiresource import NAMESPACES
+    from shared.runtime.client import ApiError, KubeClient
+
+    with start(tls=True, tokens=(("secret-token", "alice"),)) as sandbox:
+        assert sandbox.url.startswith("https://") and sandbox.ca_path is not None
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(f"{sandbox.url}/version", timeout=5)  # not trusted without the sandbox's CA
+        before = sandbox.admin.state()["auditLastSequence"]
+        async with await KubeClient.connect(sandbox.kubeconfig_path) as client:
+            await client.list(NAMESPACES)
+        assert [r.user for r in sandbox.admin.audit(since=before)] == ["alice"]
+        async with await KubeClient.connect(sandbox.kubeconfig_for("mallory")) as client:
+            with pytest.raises(ApiError) as raised:
+                await client.list(NAMESPACES)
+        assert (raised.value.status, raised.value.reason, raised.value.message) == (401, "Unauthorized", "Unauthorized")

@@ -157,3 +157,35 @@ async def test_dry_runs_routed_at_once_on_one_target_block_each_other_as_product
     statuses = [await scene.until(n, lambda s: s.get("phase") in ("Completed", "Blocked"), "routed") for n in names]
     outcomes = sorted((s["phase"], s.get("outcome") or s.get("blockReason")) for s in statuses)
     assert outcomes == [("Blocked", "RecentlyRemediated")] * 5 + [("Completed", "DryRun")]
+
+
+async def test_a_chain_is_counted_alike_by_a_fresh_orchestrator_after_a_restart(
+    scene: Scene, start_orchestrator: StartOrchestrator
+):
+    """The count lives on the requests' status, so a new process (its cache filled by one list) goes on with it."""
+    settings = {"ineffective_chain_threshold": 2, "recently_remediated_cooldown": "1s"}
+    first = await start_orchestrator(**settings)
+    await _remediate(scene, "rr-1")
+    await _remediate(scene, "rr-2")
+    await first.shutdown()
+    await start_orchestrator(**settings)
+    await scene.request("rr-3")
+    skipped = await scene.phase("rr-3", "Failed")
+    assert (skipped["skipReason"], skipped["ineffectiveCount"]) == ("IneffectiveChain", 2)
+
+
+async def test_dry_runs_form_an_ineffective_chain_as_real_runs_would(
+    scene: Scene, start_orchestrator: StartOrchestrator
+):
+    await start_orchestrator(dry_run=True, ineffective_chain_threshold=2, recently_remediated_cooldown="3s")
+    await scene.request("rr-1")
+    assert (await scene.phase("rr-1", "Completed"))["outcome"] == "DryRun"
+    await scene.request("rr-2")
+    await scene.blocked("rr-2", "RecentlyRemediated")  # after a dry run of the workflow, as after a real one
+    completed = await scene.phase("rr-2", "Completed")
+    assert (completed["outcome"], completed["ineffectiveCount"]) == ("DryRun", 1)
+    await scene.request("rr-3")
+    skipped = await scene.phase("rr-3", "Failed")
+    assert (skipped["skipReason"], skipped["ineffectiveCount"]) == ("IneffectiveChain", 2)
+    assert len(await scene.notifications()) == 1, "the manual-review notice is sent in dry run too"
+    assert await scene.executions() == []

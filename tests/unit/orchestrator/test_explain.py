@@ -50,6 +50,7 @@ requests = st.builds(
     outcome=st.none() | st.sampled_from(Outcome),
     consecutive_failure_count=st.integers(0, 5),
     next_allowed_execution=st.none() | times,
+    start_time=st.none() | times,
 )
 views = st.builds(View, st.lists(executions, max_size=5), st.lists(requests, max_size=6))
 
