@@ -1,13 +1,14 @@
 """The plugin's only I/O: the kubeconfig, and every API call it makes, with API errors turned into one line.
 
-The calls, and the ClusterRole that grants each (manifests/common/rbac-users.yaml; tests/plugin checks the rules
+The calls, and the ClusterRole that grants each (manifests/common/rbac-users.yaml; tests/integration/plugin/test_rbac.py checks the rules
 against the calls recorded in the sandbox's audit log):
 
-  kubernaut-viewer    get/list remediationrequests, get/list workflowexecutions (listed across namespaces: an
-                      execution on the same target may live in another namespace), get deployments (the
-                      orchestrator's settings, --settings-from)
-  kubernaut-operator  the viewer's, plus patch remediationrequests (unblock, ack chain) and patch workflowexecutions
-                      (ack wfe): metadata.annotations only, conditional on the resourceVersion that was checked
+  kubernaut-viewer    get/list remediationrequests, list workflowexecutions (across namespaces: an execution on
+                      the same target may live in another namespace), get deployments (the orchestrator's
+                      settings, --settings-from)
+  kubernaut-operator  the viewer's, plus get workflowexecutions (ack wfe checks it) and patch remediationrequests
+                      (unblock, ack chain) and workflowexecutions (ack wfe): metadata.annotations only, conditional
+                      on the resourceVersion that was checked
   every user          create selfsubjectreviews (who am I; the built-in system:basic-user role grants it)
 """
 
