@@ -1,7 +1,7 @@
 """The plugin's only I/O: the kubeconfig, and every API call it makes, with API errors turned into one line.
 
-The calls, and the ClusterRole that grants each (manifests/common/rbac-users.yaml; tests/integration/plugin/test_rbac.py checks the rules
-against the calls recorded in the sandbox's audit log):
+The calls, and the ClusterRole that grants each (manifests/common/rbac-users.yaml; tests/integration/plugin/
+test_rbac.py checks the rules against the calls recorded in the sandbox's audit log):
 
   kubernaut-viewer    get/list remediationrequests, list workflowexecutions (across namespaces: an execution on
                       the same target may live in another namespace), get deployments (the orchestrator's
