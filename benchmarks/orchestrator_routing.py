@@ -3,7 +3,9 @@
 The caches are the informer's own stores (`Indexer` with RR_INDEXERS / WFE_INDEXERS), filled as a watch would fill
 them: each object arrives as created, then with its final status. Each fingerprint gets a history ("story"): settled
 successes, a recent success, a running execution with blocked duplicates, failures in backoff, a tripped breaker,
-a failure during execution awaiting review (some acknowledged), or requests that never ran. Fingerprints share
+a failure during execution awaiting review (some acknowledged), an ineffective chain (remediations each followed
+by the alert again within the window, some tripped and some of those acknowledged), a recent dry run, or requests
+that never ran. Fingerprints share
 targets (a few hot targets, and cluster-scoped nodes remediated from several namespaces), so busy targets and
 skips also come from other fingerprints.
 
@@ -25,10 +27,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.objects import NAMESPACES
+from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, Link
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Decision, Execution, Request, RoutingSettings, route
-from orchestrator.view import RR_INDEXERS, WFE_INDEXERS, WFE_TARGET, CacheView, execution_from, request_from
+from orchestrator.view import (
+    RR_INDEXERS,
+    WFE_INDEXERS,
+    WFE_TARGET,
+    CacheView,
+    dry_run_from,
+    execution_from,
+    link_from,
+    request_from,
+    target_of,
+)
 from shared.backoff import Backoff
-from shared.kubetime import format_time
+from shared.kubetime import format_time, parse_time
 from shared.models import BlockReason, RemediationRequest
 from shared.runtime.store import Indexer, ReadOnlyStore, object_key, section
 from shared.target import canonical_target
@@ -54,6 +67,8 @@ STORIES = {  # story: weight
     "breaker": 10,
     "review": 8,
     "never-ran": 15,
+    "ineffective": 10,
+    "dry-run": 5,
 }
 
 
@@ -79,6 +94,32 @@ class ScanView:
     def executed_requests(self, namespace: str, fingerprint: str) -> list[Request]:
         return [r for r in self._requests_of(namespace, fingerprint) if r.executed]
 
+    def chain_links(self, namespace: str, fingerprint: str, target: str) -> list[Link]:
+        links = []
+        for obj in self._requests.list():
+            meta, spec = obj["metadata"], obj["spec"]
+            if meta["namespace"] == namespace and spec["signalFingerprint"] == fingerprint and target_of(obj) == target:
+                link = link_from(obj)
+                if link is not None:
+                    links.append(link)
+        return links
+
+    def chain_acknowledgements(self, namespace: str, fingerprint: str) -> list[datetime]:
+        return [
+            parse_time(obj["metadata"]["creationTimestamp"])
+            for obj in self._requests.list()
+            if obj["metadata"]["namespace"] == namespace
+            and obj["spec"]["signalFingerprint"] == fingerprint
+            and (obj["metadata"].get("annotations") or {}).get(CHAIN_ACKNOWLEDGED_ANNOTATION)
+        ]
+
+    def dry_runs_on_target(self, target: str) -> list[Execution]:
+        return [
+            dry_run_from(obj)
+            for obj in self._requests.list()
+            if section(obj, "status").get("outcome") == "DryRun" and target_of(obj) == target
+        ]
+
 
 # -- the cache ------------------------------------------------------------------------------------------------
 def _ago(seconds: float) -> str:
@@ -101,7 +142,14 @@ class Cache:
     busy: set[tuple[str, str, str | None]] = field(default_factory=set)
     serial: int = 0
 
-    def add(self, fp: Fingerprint, age: float, status: dict[str, Any], wfe: dict[str, Any] | None = None) -> str:
+    def add(
+        self,
+        fp: Fingerprint,
+        age: float,
+        status: dict[str, Any],
+        wfe: dict[str, Any] | None = None,
+        annotations: dict[str, str] | None = None,
+    ) -> str:
         """One request of `fp` created `age` seconds ago, with `status`; with `wfe` (its execution's status)."""
         self.serial += 1
         name = f"rr-{self.serial:06d}"
@@ -110,6 +158,8 @@ class Cache:
         )
         meta = obj["metadata"]
         meta.update(uid=f"uid-{self.serial}", resourceVersion=str(self.serial), creationTimestamp=_ago(age))
+        if annotations:
+            meta["annotations"] = annotations
         self.requests.upsert(object_key(obj), obj)  # as created, then as it is now: indexes are refiled
         if wfe is not None:
             self._execution(fp, name, meta["uid"], age - 1, wfe)
@@ -129,12 +179,12 @@ class Cache:
         self.executions.upsert(object_key(obj), {**obj, "status": status})
 
 
-def _succeeded(cache: Cache, fp: Fingerprint, done: float) -> None:
+def _succeeded(cache: Cache, fp: Fingerprint, done: float, ineffective: int = 0) -> None:
+    status: dict[str, Any] = {"phase": "Completed", "outcome": "Remediated", "completionTime": _ago(done)}
+    if ineffective:
+        status["ineffectiveCount"] = ineffective
     cache.add(
-        fp,
-        done + 120,
-        {"phase": "Completed", "outcome": "Remediated", "completionTime": _ago(done)},
-        {"phase": "Completed", "startTime": _ago(done + 110), "completionTime": _ago(done)},
+        fp, done + 120, status, {"phase": "Completed", "startTime": _ago(done + 110), "completionTime": _ago(done)}
     )
 
 
@@ -206,6 +256,27 @@ def _story(cache: Cache, fp: Fingerprint, story: str, rng: random.Random) -> Non
         for n in range(rng.randint(1, 3)):
             skipped = {"phase": "Failed", "failurePhase": "Routing", "skipReason": "PreviousExecutionFailed"}
             cache.add(fp, hours - 600 * (n + 1), {**skipped, "outcome": "ManualReviewRequired"})
+    elif story == "ineffective":
+        # Remediations each followed by the alert within the window (30 min): counts 0, 1, 2, ... stored on each.
+        links = rng.randint(1, 4)
+        last = rng.uniform(60, 1500)
+        for n in range(links):
+            _succeeded(cache, fp, last + (links - 1 - n) * 1200, ineffective=n)
+        if links >= SETTINGS.ineffective_chain_threshold:
+            tripped: dict[str, Any] = {
+                "phase": "Failed",
+                "failurePhase": "Routing",
+                "skipReason": "IneffectiveChain",
+                "outcome": "ManualReviewRequired",
+                "ineffectiveCount": links,
+                "completionTime": _ago(last - 30),
+            }
+            chain_ack = {CHAIN_ACKNOWLEDGED_ANNOTATION: "alice: leak fixed"} if rng.random() < 0.3 else None
+            cache.add(fp, last - 30, tripped, annotations=chain_ack)
+    elif story == "dry-run":
+        done = rng.uniform(20, 280) if rng.random() < 0.7 else hours
+        dry: dict[str, Any] = {"phase": "Completed", "outcome": "DryRun", "completionTime": _ago(done)}
+        cache.add(fp, done, dry, annotations={"kubernaut.ai/dry-run": "true"})
     else:  # never-ran: rejected for an invalid spec
         for n in range(min(rng.randint(1, 2), REQUESTS - len(cache.requests))):
             rejected = {"phase": "Failed", "failurePhase": "Routing", "failureReason": "InvalidSpec"}
@@ -296,7 +367,9 @@ async def run(seed: int = 5) -> dict[str, Any]:
     for rr, seconds in zip(samples, index_seconds, strict=True):
         history = len(cache.executions.index_keys(WFE_TARGET, rr.spec.target_resource.canonical))
         by_history.setdefault(f"{min(history // 10 * 10, 40)}+", []).append(seconds)
-    expected = {"Execute", "Skip/PreviousExecutionFailed"} | {f"Block/{reason}" for reason in BlockReason}
+    expected = {"Execute", "Skip/PreviousExecutionFailed", "Skip/IneffectiveChain"} | {
+        f"Block/{reason}" for reason in BlockReason
+    }
     missing = expected - set(verdicts)
     if missing:
         raise AssertionError(f"the sample does not cover every verdict: missing {sorted(missing)}")
@@ -310,7 +383,7 @@ async def run(seed: int = 5) -> dict[str, Any]:
     scan_seconds, sub_index_seconds = [], []
     for position in subsample:
         decision, seconds = _timed(samples[position], scan)
-        if decision != decisions[position]:
+        if decision != decisions[position] or decision.ineffective_count != decisions[position].ineffective_count:
             raise AssertionError(
                 f"index and scan disagree for {samples[position].key}: {decisions[position]} != {decision}"
             )

@@ -45,6 +45,21 @@ def manual_review(rr: RemediationRequest, failed_execution: str) -> Notice:
     )
 
 
+def ineffective_chain(rr: RemediationRequest, incident: str, message: str) -> Notice:
+    """One notice per chain: `incident` names the fingerprint and the chain's newest completion, so every request
+    skipped on the same chain references it; after an acknowledgement a new chain gets a new notice."""
+    return Notice(
+        "chain",
+        incident,
+        NotificationType.MANUAL_REVIEW,
+        NotificationPriority.CRITICAL,
+        f"Manual review required: remediation of {rr.spec.signal_name} on {_target(rr)} is not fixing it",
+        f"{message}. RemediationRequest {rr.metadata.name} was not executed. Find the cause the workflow hides, then "
+        f"annotate {rr.metadata.name} with kubernaut.ai/ineffective-chain-acknowledged (any non-empty value, e.g. "
+        f"who and why) so that the signal is remediated again.",
+    )
+
+
 def breaker_open(rr: RemediationRequest, incident: str, message: str) -> Notice:
     return Notice(
         "breaker",

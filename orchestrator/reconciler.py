@@ -22,12 +22,12 @@ import structlog
 from pydantic import ValidationError
 
 from orchestrator import notifications
+from orchestrator.dryrun import DRY_RUN_DECISION, is_dry_run, would_run
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import (
     TIME_BASED_REASONS,
     UNBLOCK_ANNOTATION,
     Decision,
-    RoutingSettings,
     Verdict,
     first_start_time,
     record_failure,
@@ -96,6 +96,7 @@ class _Change:
     decision: Decision | None = None
     requeue: Result | None = None
     expired: BlockReason | None = None  # the time-based block this change ends at its expiry
+    dry_run: bool = False  # a dry run completed where production would have created a WorkflowExecution
 
 
 _WFE_NAME_HASH = 10  # hex digits of sha256(uid): 40 bits against a collision between two requests' executions
@@ -133,12 +134,8 @@ class RemediationReconciler:
         self._requests = requests
         self._executions = executions
         self._settings = settings
-        self._routing = RoutingSettings(
-            consecutive_failure_threshold=settings.consecutive_failure_threshold,
-            consecutive_failure_cooldown=settings.consecutive_failure_cooldown,
-            recently_remediated_cooldown=settings.recently_remediated_cooldown,
-            backoff=settings.backoff(),
-        )
+        self._routing = settings.routing()
+        self._dry_run_namespaces = frozenset(settings.dry_run_namespaces)
         self._clock = clock
         self._events = events
         self._metrics = metrics
@@ -197,7 +194,11 @@ class RemediationReconciler:
         else:
             change = _Change(status.model_copy())
         change.status.duplicate_count = len(self._requests.store.index_keys(RR_DUPLICATE_OF, rr.key)) or None
-        await self._apply(obj, rr, change, now)
+        try:
+            await self._apply(obj, rr, change, now)
+        finally:
+            if change.dry_run:  # written through into the cache now, or to be decided again
+                self.view.forget_dry_run(rr.spec.target_resource.canonical, rr.key)
         return change.requeue or Result.done()
 
     async def _take_over_executions(self) -> None:
@@ -307,6 +308,10 @@ class RemediationReconciler:
             if own is not None:
                 return self._executing(rr, status, now, own, created=False)
             decision = route(rr, self.view, now, self._routing, bypass_time_blocks=bypass_time_blocks)
+            if decision.ineffective_count is not None:
+                status.ineffective_count = decision.ineffective_count or None
+            if decision.verdict is Verdict.EXECUTE and self._dry_run(rr):
+                return self._complete_dry_run(rr, status, now, decision)
             if decision.verdict is Verdict.EXECUTE:
                 created = await self._create_execution(rr, target, now)
                 if created is None:
@@ -326,6 +331,29 @@ class RemediationReconciler:
         if decision.verdict is Verdict.SKIP:
             return await self._skip(rr, status, now, decision)
         return await self._block(rr, status, now, decision)
+
+    def _dry_run(self, rr: RemediationRequest) -> bool:
+        return is_dry_run(rr, everywhere=self._settings.dry_run, namespaces=self._dry_run_namespaces)
+
+    def _complete_dry_run(
+        self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
+    ) -> _Change:
+        """SPEC 4.8: where production would create a WorkflowExecution, end Completed/DryRun naming what would have
+        run. Recorded in the view under the target's lock (as a created WorkflowExecution is written through), so the
+        next decision on the target sees the completion at once, before its status write lands in the cache:
+        RecentlyRemediated reads it as a completion of the workflow on the target; nothing is ever busy."""
+        self.view.record_dry_run(rr.spec.target_resource.canonical, rr, now)
+        self._clear_block(status, keep_duplicate_of=False)
+        status.outcome = Outcome.DRY_RUN
+        status.completion_time = now
+        message = would_run(rr)
+        status.workflow_execution_ref = None
+        _conclude(rr, status, now, RemediationPhase.COMPLETED, "DryRun", message)
+        # Routing let it through, as it would have in production; nothing was created.
+        status.conditions = set_condition(
+            status.conditions, "Routed", "True", "DryRun", message, now, rr.metadata.generation
+        )
+        return _Change(status, event=("Normal", "DryRun", message), decision=decision, dry_run=True)
 
     async def _own_execution(self, rr: RemediationRequest, target: str) -> KubeDict | None:
         """This request's WorkflowExecution if it exists (we may have created it before a crash or lost answer)."""
@@ -467,8 +495,13 @@ class RemediationReconciler:
     async def _skip(
         self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime, decision: Decision
     ) -> _Change:
-        assert isinstance(decision.reason, SkipReason) and decision.blocking_workflow_execution
-        await self._notify(rr, status, notifications.manual_review(rr, decision.blocking_workflow_execution))
+        assert isinstance(decision.reason, SkipReason)
+        if decision.reason is SkipReason.INEFFECTIVE_CHAIN:
+            notice = notifications.ineffective_chain(rr, decision.incident or rr.key, decision.message)
+        else:
+            assert decision.blocking_workflow_execution
+            notice = notifications.manual_review(rr, decision.blocking_workflow_execution)
+        await self._notify(rr, status, notice)
         change = self._fail(
             rr,
             status,
@@ -647,9 +680,11 @@ class RemediationReconciler:
             )
         if change.decision is not None:
             decision = change.decision
-            self._metrics.routing_decisions_total.labels(
-                namespace, decision.verdict.value, decision.reason.value if decision.reason else ""
-            ).inc()
+            verdict = DRY_RUN_DECISION if change.dry_run else decision.verdict.value
+            reason = "" if change.dry_run or decision.reason is None else decision.reason.value
+            self._metrics.routing_decisions_total.labels(namespace, verdict, reason).inc()
+            if change.dry_run:
+                log.info("rr.dry_run", message=change.status.message)
         if change.event is not None:
             type_, reason, message = change.event
             self._events.event(updated, "Warning" if type_ == "Warning" else "Normal", reason, message)

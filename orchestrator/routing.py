@@ -5,9 +5,10 @@ The checks run in the order of the table `CHECKS` (numbers as in SPEC 4.2) and t
 
   1 PreviousExecutionFailed  target       last WFE on the target failed during execution, not acknowledged -> Failed
   2 DuplicateInProgress      fingerprint  an older live RR has the same fingerprint          -> Blocked (event)
+  3 IneffectiveChain         fp+target    >= threshold remediations in a row, alert came back -> Failed (manual review)
   4 ConsecutiveFailures      fingerprint  >= threshold failures in a row, last one recent    -> Blocked until
   5 ResourceBusy             target       a live WFE is on the target                        -> Blocked (event)
-  6 RecentlyRemediated       target+wf    same workflow completed on the target recently     -> Blocked until
+  6 RecentlyRemediated       target+wf    same workflow completed (or dry-run) recently      -> Blocked until
   7 ExponentialBackoff       fingerprint  the fingerprint's nextAllowedExecution is ahead    -> Blocked until
 
 `route` is the fast path (it stops at the first match); `explain` evaluates every check and reports the facts
@@ -20,12 +21,14 @@ inherit its outcome instead of each raising its own block and notice.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, IneffectiveChain, Link, ineffective_chain
 from shared.backoff import Backoff
+from shared.duration import format_duration
 from shared.kubetime import format_time
 from shared.models import (
     BlockReason,
@@ -57,6 +60,8 @@ class Execution:
     completion_time: datetime | None
     was_execution_failure: bool | None
     acknowledged: bool
+    dry_run: bool = False
+    """Not a WorkflowExecution: a request that completed as a dry run (SPEC 4.8), named by its own key."""
 
     @property
     def key(self) -> str:
@@ -114,6 +119,19 @@ class RoutingView(Protocol):
         """RemediationRequests of the fingerprint in the namespace whose own workflow ran to an end."""
         ...
 
+    def chain_links(self, namespace: str, fingerprint: str, target: str) -> Iterable[Link]:
+        """Requests of the fingerprint on the target that completed (also as dry runs), failed in execution, or
+        were skipped for an ineffective chain (SPEC 4.9)."""
+        ...
+
+    def chain_acknowledgements(self, namespace: str, fingerprint: str) -> Iterable[datetime]:
+        """Creation times of the fingerprint's requests annotated as acknowledging an ineffective chain."""
+        ...
+
+    def dry_runs_on_target(self, target: str) -> Iterable[Execution]:
+        """Requests on the canonical target, in any namespace, that completed as dry runs (SPEC 4.8)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class RoutingSettings:
@@ -121,6 +139,9 @@ class RoutingSettings:
     consecutive_failure_cooldown: timedelta
     recently_remediated_cooldown: timedelta
     backoff: Backoff
+    ineffective_chain_threshold: int = 3
+    """0 turns check 3 off (the count is still computed and stored)."""
+    ineffective_window: timedelta = timedelta(minutes=30)
 
 
 # -- the decision ---------------------------------------------------------------------------------------------
@@ -140,6 +161,9 @@ class Decision:
     duplicate_of: str | None = None
     incident: str | None = None
     """What caused a block or skip that deserves one notice: every request hitting it names the same incident."""
+    ineffective_count: int | None = field(default=None, compare=False)
+    """Not part of what was decided: the request's ineffective-remediation count (SPEC 4.9), when check 3 was
+    evaluated on the way to the decision (to be stored on its status)."""
 
     @classmethod
     def execute(cls) -> Decision:
@@ -159,7 +183,9 @@ class Decision:
         return cls(Verdict.BLOCK, reason, message, until, blocking_workflow_execution, duplicate_of, incident)
 
     @classmethod
-    def skipped(cls, reason: SkipReason, message: str, *, blocking_workflow_execution: str, incident: str) -> Decision:
+    def skipped(
+        cls, reason: SkipReason, message: str, *, blocking_workflow_execution: str | None = None, incident: str
+    ) -> Decision:
         return cls(
             Verdict.SKIP, reason, message, blocking_workflow_execution=blocking_workflow_execution, incident=incident
         )
@@ -215,7 +241,19 @@ Facts = dict[str, str | int | bool | None]
 class _Inputs:
     """What the checks read, each lookup done once and only when a check first needs it."""
 
-    __slots__ = ("_chain", "_executions", "fingerprint", "name", "namespace", "now", "rr", "settings", "target", "view")
+    __slots__ = (
+        "_chain",
+        "_executions",
+        "_ineffective",
+        "fingerprint",
+        "name",
+        "namespace",
+        "now",
+        "rr",
+        "settings",
+        "target",
+        "view",
+    )
 
     def __init__(self, rr: RemediationRequest, view: RoutingView, now: datetime, settings: RoutingSettings) -> None:
         self.rr = rr
@@ -228,6 +266,11 @@ class _Inputs:
         self.fingerprint = rr.spec.signal_fingerprint
         self._executions: list[Execution] | None = None
         self._chain: FailureChain | None = None
+        self._ineffective: IneffectiveChain | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
     @property
     def executions(self) -> list[Execution]:
@@ -242,6 +285,34 @@ class _Inputs:
             self._chain = failure_chain(self.view.executed_requests(self.namespace, self.fingerprint))
         return self._chain
 
+    @property
+    def ineffective(self) -> IneffectiveChain:
+        if self._ineffective is None:
+            links = (
+                link
+                for link in self.view.chain_links(self.namespace, self.fingerprint, self.target)
+                if link.name != self.name
+            )
+            acknowledged = self.view.chain_acknowledgements(self.namespace, self.fingerprint)
+            created = self.rr.metadata.creation_timestamp or self.now
+            self._ineffective = ineffective_chain(created, links, acknowledged, self.settings.ineffective_window)
+        return self._ineffective
+
+    def annotated(self, decision: Decision) -> Decision:
+        """The decision with the request's ineffective count, when check 3 was evaluated for it."""
+        if self._ineffective is None:
+            return decision
+        return replace(decision, ineffective_count=self._ineffective.count)
+
+
+def unacknowledged_failure(executions: Iterable[Execution]) -> Execution | None:
+    """Check 1's condition on a target: its newest execution, when that failed during execution and nobody has
+    acknowledged it (a human must look at the target first). `kubectl kubernaut status` lists these."""
+    last = _newest(executions)
+    if last is None or last.phase is not ExecutionPhase.FAILED or not last.was_execution_failure or last.acknowledged:
+        return None
+    return last
+
 
 def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | None:
     """1: the target may have been left half-changed; a human must look first."""
@@ -255,7 +326,7 @@ def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | No
             wasExecutionFailure=last.was_execution_failure if last else None,
             acknowledged=last.acknowledged if last else None,
         )
-    if last is None or last.phase is not ExecutionPhase.FAILED or not last.was_execution_failure or last.acknowledged:
+    if last is None or unacknowledged_failure([last]) is None:
         return None
     return Decision.skipped(
         SkipReason.PREVIOUS_EXECUTION_FAILED,
@@ -294,6 +365,37 @@ def _duplicate_in_progress(i: _Inputs, facts: Facts | None) -> Decision | None:
         # No phase of the original here: it goes stale, and re-routing would rewrite the status for it.
         f"duplicate of {original.name}, an older request of the same signal; this request inherits its outcome",
         duplicate_of=original.name,
+    )
+
+
+def _ineffective_chain(i: _Inputs, facts: Facts | None) -> Decision | None:
+    """3: remediations that keep succeeding while the alert keeps coming back are not fixing anything."""
+    chain, threshold = i.ineffective, i.settings.ineffective_chain_threshold
+    last = chain.last_completion
+    if facts is not None:
+        facts.update(
+            fingerprint=i.fingerprint,
+            target=i.target,
+            ineffectiveCount=chain.count,
+            threshold=threshold,
+            window=format_duration(i.settings.ineffective_window),
+            newestLink=chain.newest.name if chain.newest else None,
+            newestLinkKind=str(chain.newest.kind) if chain.newest else None,
+            lastCompletion=last.name if last else None,
+            lastCompletionTime=_time(last.time) if last else None,
+            acknowledgedUpTo=_time(chain.acknowledged_at),
+        )
+    if threshold <= 0 or chain.count < threshold:
+        return None
+    named = last or chain.newest
+    source = f"last completed by {named.name} at {format_time(named.time)}" if named else "no completion left"
+    return Decision.skipped(
+        SkipReason.INEFFECTIVE_CHAIN,
+        f"{chain.count} remediations of this signal on {i.target} in a row were followed by the signal again within "
+        f"{format_duration(i.settings.ineffective_window)} ({source}); the workflow is not fixing "
+        f"the cause. Acknowledge with the {CHAIN_ACKNOWLEDGED_ANNOTATION} annotation on this request once someone "
+        f"has looked",
+        incident=f"{i.namespace}/{i.fingerprint}@{named.name if named else i.target}",
     )
 
 
@@ -346,7 +448,7 @@ def _recently_remediated(i: _Inputs, facts: Facts | None) -> Decision | None:
     workflow_id = i.rr.spec.workflow_ref.workflow_id
     completed = [
         e
-        for e in i.executions
+        for e in (*i.executions, *(d for d in i.view.dry_runs_on_target(i.target) if d.key != i.key))
         if e.phase is ExecutionPhase.COMPLETED and e.workflow_id == workflow_id and e.completion_time is not None
     ]
     latest = max(completed, key=lambda e: (e.completion_time or e.created, e.name), default=None)
@@ -357,17 +459,19 @@ def _recently_remediated(i: _Inputs, facts: Facts | None) -> Decision | None:
             target=i.target,
             workflowId=workflow_id,
             lastCompletion=latest.key if latest else None,
+            lastCompletionDryRun=latest.dry_run if latest else None,
             lastCompletionTime=_time(finished),
             cooldownEnds=_time(until),
         )
     if latest is None or finished is None or until is None or i.now >= until:
         return None
+    what = f"a dry run of {workflow_id}" if latest.dry_run else workflow_id
     return Decision.blocked(
         BlockReason.RECENTLY_REMEDIATED,
-        f"{workflow_id} completed on {i.target} at {format_time(finished)} ({latest.key}); cooldown until "
+        f"{what} completed on {i.target} at {format_time(finished)} ({latest.key}); cooldown until "
         f"{format_time(until)}",
         until=until,
-        blocking_workflow_execution=latest.key,
+        blocking_workflow_execution=None if latest.dry_run else latest.key,
     )
 
 
@@ -414,6 +518,7 @@ class Check:
 CHECKS: tuple[Check, ...] = (
     Check(SkipReason.PREVIOUS_EXECUTION_FAILED.value, _previous_execution_failed),
     Check(BlockReason.DUPLICATE_IN_PROGRESS.value, _duplicate_in_progress),
+    Check(SkipReason.INEFFECTIVE_CHAIN.value, _ineffective_chain),
     Check(BlockReason.CONSECUTIVE_FAILURES.value, _consecutive_failures, time_based=True),
     Check(BlockReason.RESOURCE_BUSY.value, _resource_busy),
     Check(BlockReason.RECENTLY_REMEDIATED.value, _recently_remediated, time_based=True),
@@ -438,8 +543,8 @@ def route(
             continue
         decision = check.evaluate(inputs, None)
         if decision is not None:
-            return decision
-    return Decision.execute()
+            return inputs.annotated(decision)
+    return inputs.annotated(Decision.execute())
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,14 +582,20 @@ def explain(
     inputs = _Inputs(rr, view, now, settings)
     results = []
     decision: Decision | None = None
+    chain_evaluated = False  # as `route` would have: check 3 ran before the deciding check (or none decided)
     for check in CHECKS:
         facts: Facts = {}
         found = check.evaluate(inputs, facts)
         bypassed = bypass_time_blocks and check.time_based
         results.append(CheckResult(check.name, found is not None, facts, found, bypassed))
+        if decision is None and check.name == SkipReason.INEFFECTIVE_CHAIN:
+            chain_evaluated = True
         if decision is None and not bypassed:
             decision = found
-    return Explanation(tuple(results), decision or Decision.execute())
+    decision = decision or Decision.execute()
+    if chain_evaluated:
+        decision = inputs.annotated(decision)
+    return Explanation(tuple(results), decision)
 
 
 def record_failure(

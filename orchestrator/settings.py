@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from orchestrator.routing import RoutingSettings
 from shared.backoff import Backoff
-from shared.settings import ControllerSettings, PositiveDuration
+from shared.settings import ControllerSettings, NamespaceList, PositiveDuration
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class OrchestratorSettings(ControllerSettings):
@@ -33,7 +37,33 @@ class OrchestratorSettings(ControllerSettings):
     executing_timeout: PositiveDuration = Field(
         timedelta(minutes=30), description="Default time a workflow may execute before its request times out."
     )
+    ineffective_chain_threshold: int = Field(
+        3,
+        ge=0,
+        le=1000,
+        description="Ineffective remediations in a row (the alert back within the window) after which a signal goes "
+        "to manual review instead (IneffectiveChain); 0 turns the check off.",
+    )
+    ineffective_window: PositiveDuration = Field(
+        timedelta(minutes=30),
+        description="A completed remediation is ineffective when the next request of its signal and target is "
+        "created no later than this after it completed.",
+    )
+    dry_run: bool = Field(
+        False, description="Route every request as in production but create no WorkflowExecution (outcome DryRun)."
+    )
+    dry_run_namespaces: NamespaceList = Field(
+        default_factory=list, description="Comma-separated namespaces whose requests are dry runs (see --dry-run)."
+    )
     lease_name: str = Field("kubernaut-orchestrator", min_length=1, description="Name of the leader-election Lease.")
+
+    @field_validator("dry_run_namespaces")
+    @classmethod
+    def _namespaces_are_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not _NAMESPACE.match(name)]
+        if bad:
+            raise ValueError(f"not namespace names (lower-case DNS labels, at most 63 characters): {bad}")
+        return value
 
     @model_validator(mode="after")
     def _backoff_is_consistent(self) -> OrchestratorSettings:
@@ -43,3 +73,14 @@ class OrchestratorSettings(ControllerSettings):
 
     def backoff(self) -> Backoff:
         return Backoff(self.backoff_base, self.backoff_max, self.backoff_multiplier, self.backoff_jitter_percent)
+
+    def routing(self) -> RoutingSettings:
+        """What routing reads; the reconciler and `kubectl kubernaut explain` both take it from here."""
+        return RoutingSettings(
+            consecutive_failure_threshold=self.consecutive_failure_threshold,
+            consecutive_failure_cooldown=self.consecutive_failure_cooldown,
+            recently_remediated_cooldown=self.recently_remediated_cooldown,
+            backoff=self.backoff(),
+            ineffective_chain_threshold=self.ineffective_chain_threshold,
+            ineffective_window=self.ineffective_window,
+        )

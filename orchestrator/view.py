@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, Link, LinkKind
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
 from shared.kubetime import parse_time
-from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase
+from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase, RemediationRequest, SkipReason
 from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, object_key, section
+from shared.target import canonical_target
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -27,6 +29,9 @@ RR_FINGERPRINT = "fingerprint"
 RR_DUPLICATE_OF = "duplicate-of"
 RR_BLOCKING_WFE = "blocking-workflow-execution"
 RR_BLOCKED = "blocked"
+RR_CHAIN_LINK = "chain-link"
+RR_CHAIN_ACKNOWLEDGED = "chain-acknowledged"
+RR_DRY_RUN_TARGET = "dry-run-target"
 WFE_TARGET = "target"
 WFE_OWNER = "owner"
 
@@ -62,6 +67,10 @@ def _time(value: object) -> datetime | None:
 
 def fingerprint_key(namespace: str | None, fingerprint: str) -> str:
     return f"{namespace or ''}/{fingerprint}"
+
+
+def chain_key(namespace: str | None, fingerprint: str, target: str) -> str:
+    return f"{namespace or ''}/{fingerprint}\x00{target}"
 
 
 def blocking_key(namespace: str | None, reference: str) -> str:
@@ -109,6 +118,43 @@ def index_blocked(obj: KubeDict) -> list[str]:
     return [f"{obj['metadata'].get('namespace') or ''}\x00{status.get('blockReason') or 'Unknown'}"]
 
 
+def target_of(obj: KubeDict) -> str | None:
+    """The request's canonical target, or None when its spec does not name one."""
+    target = section(_spec(obj), "targetResource")
+    kind, name, namespace = target.get("kind"), target.get("name"), target.get("namespace")
+    if not isinstance(kind, str) or not isinstance(name, str) or not kind or not name:
+        return None
+    try:
+        return canonical_target(kind, name, namespace if isinstance(namespace, str) else None)
+    except ValueError:
+        return None  # an index function must never raise: such a request fails validation anyway
+
+
+def index_chain_link(obj: KubeDict) -> list[str]:
+    """SPEC 4.9: requests of a fingerprint and target that completed (also dry runs), failed in execution, or were
+    skipped for an ineffective chain. Keyed by namespace, fingerprint and target: a chain never crosses them."""
+    fingerprint, target = _spec(obj).get("signalFingerprint"), target_of(obj)
+    if not isinstance(fingerprint, str) or target is None or link_from(obj) is None:
+        return []
+    return [chain_key(obj["metadata"].get("namespace"), fingerprint, target)]
+
+
+def index_chain_acknowledged(obj: KubeDict) -> list[str]:
+    if not (obj["metadata"].get("annotations") or {}).get(CHAIN_ACKNOWLEDGED_ANNOTATION):
+        return []
+    key = _fingerprint_of(obj)
+    return [key] if key else []
+
+
+def index_dry_run_target(obj: KubeDict) -> list[str]:
+    """Requests that completed as dry runs, by canonical target (any namespace, like WorkflowExecutions): check 6
+    reads them next to the WorkflowExecutions on the target, so a dry run blocks as a real completion would."""
+    if status_of(obj).get("outcome") != Outcome.DRY_RUN:
+        return []
+    target = target_of(obj)
+    return [target] if target else []
+
+
 RR_INDEXERS: dict[str, IndexFunc] = {
     RR_FINGERPRINT: index_fingerprint,
     RR_LIVE_FINGERPRINT: index_live_fingerprint,
@@ -116,6 +162,9 @@ RR_INDEXERS: dict[str, IndexFunc] = {
     RR_DUPLICATE_OF: index_duplicate_of,
     RR_BLOCKING_WFE: index_blocking_workflow_execution,
     RR_BLOCKED: index_blocked,
+    RR_CHAIN_LINK: index_chain_link,
+    RR_CHAIN_ACKNOWLEDGED: index_chain_acknowledged,
+    RR_DRY_RUN_TARGET: index_dry_run_target,
 }
 
 
@@ -181,6 +230,48 @@ def request_from(obj: KubeDict) -> Request:
     )
 
 
+def link_from(obj: KubeDict) -> Link | None:
+    """The request as a link of its ineffective chain, or None when it is none (live, never executed, inherited)."""
+    meta = obj["metadata"]
+    status = status_of(obj)
+    phase, outcome = status.get("phase"), status.get("outcome")
+    if phase == RemediationPhase.COMPLETED and outcome in (Outcome.REMEDIATED, Outcome.DRY_RUN):
+        kind = LinkKind.COMPLETED
+    elif phase == RemediationPhase.FAILED and status.get("failurePhase") == FailurePhase.WORKFLOW_EXECUTION:
+        kind = LinkKind.FAILED
+    elif phase == RemediationPhase.FAILED and status.get("skipReason") == SkipReason.INEFFECTIVE_CHAIN:
+        kind = LinkKind.SKIPPED
+    else:
+        return None
+    created = _time(meta.get("creationTimestamp")) or _NO_TIME
+    count = status.get("ineffectiveCount")
+    return Link(
+        name=meta["name"],
+        created=created,
+        time=_time(status.get("completionTime")) or created,
+        kind=kind,
+        ineffective_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0,
+    )
+
+
+def dry_run_from(obj: KubeDict) -> Execution:
+    """A request that completed as a dry run, as check 6 sees a completed WorkflowExecution."""
+    meta = obj["metadata"]
+    status = status_of(obj)
+    created = _time(meta.get("creationTimestamp")) or _NO_TIME
+    return Execution(
+        namespace=meta.get("namespace") or "",
+        name=meta["name"],
+        created=created,
+        phase=ExecutionPhase.COMPLETED,
+        workflow_id=str(section(_spec(obj), "workflowRef").get("workflowId", "")),
+        completion_time=_time(status.get("completionTime")) or created,
+        was_execution_failure=None,
+        acknowledged=False,
+        dry_run=True,
+    )
+
+
 class CacheView:
     """Routing's view of the informers' caches, plus executions we created whose fate is not known yet."""
 
@@ -189,6 +280,8 @@ class CacheView:
         self._executions = executions
         self.uncertain: dict[str, Execution] = {}
         """target -> an execution whose create may have landed (the answer was lost); it counts as live."""
+        self._dry_runs: dict[str, dict[str, Execution]] = {}
+        """target -> request key -> a dry run decided whose Completed status is not written through yet."""
 
     def executions_on_target(self, target: str) -> Iterator[Execution]:
         for obj in self._executions.by_index(WFE_TARGET, target):
@@ -208,6 +301,47 @@ class CacheView:
             request_from(o)
             for o in self._requests.by_index(RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint))
         ]
+
+    def chain_links(self, namespace: str, fingerprint: str, target: str) -> Iterable[Link]:
+        links = (
+            link_from(o) for o in self._requests.by_index(RR_CHAIN_LINK, chain_key(namespace, fingerprint, target))
+        )
+        return [link for link in links if link is not None]
+
+    def chain_acknowledgements(self, namespace: str, fingerprint: str) -> Iterable[datetime]:
+        return [
+            _time(o["metadata"].get("creationTimestamp")) or _NO_TIME
+            for o in self._requests.by_index(RR_CHAIN_ACKNOWLEDGED, fingerprint_key(namespace, fingerprint))
+        ]
+
+    def dry_runs_on_target(self, target: str) -> Iterable[Execution]:
+        found = [dry_run_from(o) for o in self._requests.by_index(RR_DRY_RUN_TARGET, target)]
+        pending = self._dry_runs.get(target)
+        if pending:
+            written = {e.key for e in found}
+            found.extend(e for key, e in pending.items() if key not in written)
+        return found
+
+    def record_dry_run(self, target: str, rr: RemediationRequest, completed: datetime) -> None:
+        """A dry run just decided for `rr`: it counts as a completion on `target` until `forget_dry_run`."""
+        self._dry_runs.setdefault(target, {})[rr.key] = Execution(
+            namespace=rr.metadata.namespace or "",
+            name=rr.metadata.name or "",
+            created=rr.metadata.creation_timestamp or completed,
+            phase=ExecutionPhase.COMPLETED,
+            workflow_id=rr.spec.workflow_ref.workflow_id,
+            completion_time=completed,
+            was_execution_failure=None,
+            acknowledged=False,
+            dry_run=True,
+        )
+
+    def forget_dry_run(self, target: str, key: str) -> None:
+        pending = self._dry_runs.get(target)
+        if pending is not None:
+            pending.pop(key, None)
+            if not pending:
+                del self._dry_runs[target]
 
 
 def resync_order(requests: ReadOnlyStore) -> list[str]:

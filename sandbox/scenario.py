@@ -95,6 +95,7 @@ class Expectation(_Strict):
     failure_phase: FailurePhase | None = Field(None, alias="failurePhase")
     failure_reason: str | None = Field(None, alias="failureReason")
     skip_reason: SkipReason | None = Field(None, alias="skipReason")
+    ineffective_count: int | None = Field(None, ge=1, alias="ineffectiveCount")
     notifications: tuple[NotificationType, ...] = ()
 
     @field_validator("path", mode="before")
@@ -127,6 +128,7 @@ class Request(_Strict):
     target: str = Field(description="Kind/name of the target, in the scenario's namespace")
     workflow: str = Field(min_length=1, max_length=253)
     parameters: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict, description="e.g. kubernaut.ai/dry-run: 'true'")
     expect: Expectation
 
     @field_validator("name")
@@ -163,12 +165,10 @@ class Request(_Strict):
         }
         if self.parameters:
             spec["parameters"] = dict(self.parameters)
-        return {
-            "apiVersion": RR.api_version,
-            "kind": RR.kind,
-            "metadata": {"name": self.name, "namespace": namespace},
-            "spec": spec,
-        }
+        metadata: KubeDict = {"name": self.name, "namespace": namespace}
+        if self.annotations:
+            metadata["annotations"] = dict(self.annotations)
+        return {"apiVersion": RR.api_version, "kind": RR.kind, "metadata": metadata, "spec": spec}
 
 
 class Scenario(_Strict):
@@ -343,7 +343,9 @@ def check_request(request: Request, observed: Observed, notices: dict[str, str])
         value = None if enum_value is None else str(enum_value)
         if status.get(key) != value:
             problems.append(f"{key} {status.get(key)!r}, expected {value!r}")
-    if bool(status.get("requiresManualReview")) != (expect.skip_reason is SkipReason.PREVIOUS_EXECUTION_FAILED):
+    if status.get("ineffectiveCount") != expect.ineffective_count:
+        problems.append(f"ineffectiveCount {status.get('ineffectiveCount')!r}, expected {expect.ineffective_count!r}")
+    if bool(status.get("requiresManualReview")) != (expect.skip_reason is not None):
         problems.append(f"requiresManualReview {status.get('requiresManualReview')!r}")
     referenced = [notices.get(str(ref.get("name")), "missing") for ref in status.get("notificationRequestRefs") or []]
     if referenced != [str(kind) for kind in expect.notifications]:

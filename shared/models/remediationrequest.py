@@ -56,6 +56,7 @@ class BlockReason(StrEnum):
 
 class SkipReason(StrEnum):
     PREVIOUS_EXECUTION_FAILED = "PreviousExecutionFailed"
+    INEFFECTIVE_CHAIN = "IneffectiveChain"
 
 
 class Outcome(StrEnum):
@@ -64,6 +65,7 @@ class Outcome(StrEnum):
     INHERITED_COMPLETED = "InheritedCompleted"
     INHERITED_FAILED = "InheritedFailed"
     NOT_EXECUTED = "NotExecuted"
+    DRY_RUN = "DryRun"
 
 
 class FailurePhase(StrEnum):
@@ -155,6 +157,11 @@ class RemediationRequestStatus(K8sModel):
     )
     next_allowed_execution: Time | None = Field(
         None, description="Earliest time a new request of this fingerprint may execute (backoff)."
+    )
+    ineffective_count: NonNegativeInt | None = Field(
+        None,
+        description="Completed remediations of this signal and target in a row after which the signal came back "
+        "within the ineffective window, as of this request's routing (absent: none).",
     )
     failure_phase: FailurePhase | None = None
     failure_reason: str | None = Field(None, max_length=1024)

@@ -7,19 +7,22 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
+from orchestrator.chains import Link, LinkKind, ineffective_chain
+from orchestrator.view import link_from, target_of
 from sandbox.audit import AuditRecord
 from sandbox.stack import USERS
+from shared.duration import parse_duration
 from shared.kubetime import parse_time
 from tests.chaos.faults import FOREIGN_LABELS, INTRUDER, FaultRecord, Shutdown
 from tests.chaos.load import Created
 from tests.chaos.plan import INVALID_SPEC, NEVER_STARTS, SUCCEEDED, LoadPlan, Planned
 from tests.chaos.recorder import Change, Recorder
-from tests.chaos.system import Exit, Histogram
+from tests.chaos.system import ORCHESTRATOR_SETTINGS, Exit, Histogram
 
 KubeDict = dict[str, Any]
 TERMINAL_RR = {"Completed", "Failed", "TimedOut", "Skipped"}
@@ -108,6 +111,12 @@ def _phase(obj: KubeDict | None) -> str | None:
 
 def _owner_uid(obj: KubeDict) -> str | None:
     return next((o.get("uid") for o in _meta(obj).get("ownerReferences") or [] if o.get("controller")), None)
+
+
+def _by_owner(executions: dict[str, KubeDict]) -> dict[str, KubeDict]:
+    """Owner uid -> WorkflowExecution: an execution is a request's own by its controller owner reference (its name
+    is the request's plus a hash of the uid)."""
+    return {uid: wfe for wfe in executions.values() if (uid := _owner_uid(wfe))}
 
 
 def _reference_key(namespace: str, reference: str) -> str:
@@ -287,6 +296,18 @@ def _outcome_problem(
         if "spec.workflowRef.executionBundle" not in (status.get("message") or ""):
             return f"the message does not name the bad field: {status.get('message')!r}"
         return None
+    if outcome == "DryRun" or design.dry_run:
+        if not design.dry_run:
+            return "ended DryRun, but it was not a dry run"
+        if own is not None or outcome == "Remediated" or failure_phase == "WorkflowExecution":
+            return f"a dry run that ran a workflow ({phase}/{outcome}/{failure_phase})"
+        if outcome == "DryRun":
+            return (
+                None
+                if phase == "Completed" and design.signal.workflow_id in (status.get("message") or "")
+                else (f"a dry run ended {phase} with the message {status.get('message')!r}")
+            )
+        # Otherwise it ended as production would without running: blocked-expired, deduplicated or skipped.
     if own is not None and phase != "Failed" and outcome != "Remediated":
         return f"it has a WorkflowExecution but ended {phase}/{outcome}"
     if outcome == "Remediated":
@@ -326,6 +347,13 @@ def _outcome_problem(
         if _spec(wfe).get("targetResource") != _target_of_request(obj) or not status.get("requiresManualReview"):
             return f"skipped for {blocking}, which is on another target (or no manual review asked)"
         return None
+    if reason == "IneffectiveChain":
+        count = status.get("ineffectiveCount")
+        if status.get("skipReason") != "IneffectiveChain" or not status.get("requiresManualReview"):
+            return "an IneffectiveChain failure without the skip reason or the manual review"
+        if not isinstance(count, int) or count < int(ORCHESTRATOR_SETTINGS["ineffective_chain_threshold"]):
+            return f"skipped for an ineffective chain with ineffectiveCount {count!r}"
+        return None  # whether the count is right: check_chains
     if failure_phase == "Blocked":
         if ("Blocked", "ConsecutiveFailures") not in history or outcome != "NotExecuted":
             return f"failed in Blocked ({reason}/{outcome}) without a ConsecutiveFailures block before"
@@ -353,6 +381,65 @@ def _never_started_problem(status: KubeDict, own: KubeDict | None) -> str | None
             "not ended by the executor's deadline (DeadlineExceeded, nothing ran)"
         )
     return None
+
+
+def check_chains(evidence: Evidence) -> Check:
+    """SPEC 4.9 across restarts, leader changes and relists: the ineffectiveCount each request stored when it was
+    routed is what the final state says it should have been. Each routed request (completed, dry run, failed in
+    execution, skipped for a chain) is recounted from the chain links of its namespace, fingerprint and target that
+    existed at its decision, by the orchestrator's own pure rule; a decision taken on a stale or partial cache (a
+    link missing, a count read from the wrong request) stores another number. (No chain is acknowledged in the
+    load, so acknowledgements play no part.)"""
+    check = Check("every routed RR stored the ineffective count its chain had (SPEC 4.9)", "3")
+    requests = evidence.final["remediationrequests"]
+    executions = evidence.final["workflowexecutions"]
+    window = parse_duration(ORCHESTRATOR_SETTINGS["ineffective_window"])
+    owned = _by_owner(executions)
+    links: dict[str, list[tuple[KubeDict, Link]]] = defaultdict(list)
+    for obj in requests.values():
+        link = link_from(obj)
+        target = target_of(obj)
+        if link is not None and target is not None:
+            links[_chain_of(obj, target)].append((obj, link))
+    tripped = 0
+    for key, obj in sorted(requests.items()):
+        target, link = target_of(obj), link_from(obj)
+        if link is None or target is None:
+            continue
+        decided = _decided_at(obj, link, owned.get(str(_meta(obj).get("uid"))))
+        if decided is None:
+            continue
+        check.looked_at += 1
+        created = parse_time(_meta(obj)["creationTimestamp"])
+        earlier = [
+            other
+            for other_obj, other in links[_chain_of(obj, target)]
+            if other.name != link.name and other.created <= created and other.time <= decided
+        ]
+        expected = ineffective_chain(created, earlier, [], window).count
+        stored = _status(obj).get("ineffectiveCount") or 0
+        tripped += link.kind is LinkKind.SKIPPED
+        if stored != expected:
+            names = ", ".join(
+                f"{o.name}({o.kind}, {o.ineffective_count})" for o in sorted(earlier, key=lambda o: o.order)
+            )
+            check.fail(f"{key} stored ineffectiveCount {stored}, its chain gives {expected} (links: {names or 'none'})")
+    check.note = f"{tripped} skipped for a tripped chain"
+    return check
+
+
+def _chain_of(obj: KubeDict, target: str) -> str:
+    return f"{_meta(obj).get('namespace')}/{_spec(obj).get('signalFingerprint')}/{target}"
+
+
+def _decided_at(obj: KubeDict, link: Link, own: KubeDict | None) -> datetime | None:
+    """When the request's last routing decision was taken: its WorkflowExecution's creation (whole seconds, so
+    one second of slack), or its end for a dry run or a skip; None when that cannot be told any more."""
+    if link.kind is LinkKind.SKIPPED or _status(obj).get("outcome") == "DryRun":
+        return link.time
+    if own is None or _owner_uid(own) != _meta(obj).get("uid") or not _meta(own).get("creationTimestamp"):
+        return None
+    return parse_time(_meta(own)["creationTimestamp"]) + timedelta(seconds=1)
 
 
 def check_every_outcome_ran(evidence: Evidence) -> Check:
@@ -750,6 +837,7 @@ def run_checks(evidence: Evidence) -> list[Check]:
         *check_one_live_execution_per_target(evidence),
         check_settled(evidence),
         check_outcomes(evidence),
+        check_chains(evidence),
         check_every_outcome_ran(evidence),
         check_no_request_lost(evidence),
         *check_handled_once(evidence),

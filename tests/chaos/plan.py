@@ -14,6 +14,8 @@ from typing import Any
 
 from tests import factories
 
+DRY_RUN_ANNOTATION = "kubernaut.ai/dry-run"
+
 
 @dataclass(frozen=True, slots=True)
 class OutcomeClass:
@@ -114,6 +116,7 @@ class Planned:
     signal: Signal
     outcome: OutcomeClass
     duration: float  # SIM_DURATION, seconds
+    dry_run: bool = False  # annotated kubernaut.ai/dry-run: "true" (SPEC 4.8): routed as usual, nothing runs
 
     def body(self) -> dict[str, Any]:
         parameters = {**self.outcome.parameters, "SIM_DURATION": f"{self.duration:.2f}"}
@@ -123,7 +126,7 @@ class Planned:
         extra: dict[str, Any] = {}
         if self.outcome is NEVER_STARTS:
             extra["timeouts"] = {"executing": NEVER_STARTS_TIMEOUT}
-        return factories.remediation_request(
+        body = factories.remediation_request(
             self.name,
             self.namespace,
             signal=f"Signal{self.signal.seed}",
@@ -134,6 +137,9 @@ class Planned:
             fingerprint_seed=self.signal.seed,
             **extra,
         )
+        if self.dry_run:
+            body["metadata"]["annotations"] = {DRY_RUN_ANNOTATION: "true"}
+        return body
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +185,7 @@ def plan_load(
     bursts: int = 3,
     burst_size: int = 12,
     invalid_share: float = 0.02,
+    dry_run_share: float = 0.05,
     edges: int = 2,
 ) -> LoadPlan:
     """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
@@ -214,7 +221,9 @@ def plan_load(
     for index, (at, signal, fixed) in enumerate(planned[: max(requests - EDGE_REQUESTS * edges, 0)]):
         outcome = fixed or _draw_outcome(rng, signal, invalid_share)
         namespace = namespaces[0] if fixed else rng.choice(namespaces)
-        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, round(rng.uniform(0.2, 1.5), 2)))
+        duration_s = round(rng.uniform(0.2, 1.5), 2)
+        dry_run = not fixed and outcome is not INVALID_SPEC and rng.random() < dry_run_share
+        result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, duration_s, dry_run))
     return _with_edges(rng, LoadPlan(signals, result), edges, duration, namespaces)
 
 
@@ -244,7 +253,10 @@ def _with_edges(
         at = rng.uniform(0.1, 0.9) * duration
         seed, target, workflow = f"storm-{index}", f"storm-{index}", rng.choice(WORKFLOWS)
         later, earlier = f"storm-{index:02d}-a", f"storm-{index:02d}-z"
-        requests.append(planned(earlier, at, seed, target, workflow, namespace))
+        # The first runs long enough to be live when the second comes: one that ended before (a 0.2 s run) leaves
+        # no original to wait on, and the second rightly runs after the cooldown (seen: storm-01-a, seed 1).
+        first_of_pair = planned(earlier, at, seed, target, workflow, namespace)
+        requests.append(Planned(earlier, namespace, at, first_of_pair.signal, SUCCEEDED, 3.0))
         requests.append(planned(later, at + 0.3, seed, target, workflow, namespace))
         same_second.append((f"{namespace}/{earlier}", f"{namespace}/{later}"))
 

@@ -31,6 +31,9 @@ ORCHESTRATOR_SETTINGS = {
     "recently_remediated_cooldown": "3s",
     "backoff_base": "2s",
     "backoff_max": "6s",
+    # Repeats of a signal come seconds apart, their groups further: chains form, trip and end by late recurrence.
+    "ineffective_chain_threshold": "3",
+    "ineffective_window": "10s",
 }
 
 

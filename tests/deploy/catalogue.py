@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client.metrics import MetricWrapperBase
 
 from executor.metrics import ExecutorMetrics
+from orchestrator.dryrun import DRY_RUN_DECISION
 from orchestrator.metrics import OrchestratorMetrics
 from orchestrator.routing import Verdict
 from shared.models import BlockReason, NotificationType, SkipReason
@@ -72,7 +73,7 @@ SYNTHETIC = {"up": set()}  # written by Prometheus for every target
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 # Label values we can check: the enums the orchestrator's labels are made of.
 ENUM_VALUES = {
-    "decision": {v.value for v in Verdict},
+    "decision": {v.value for v in Verdict} | {DRY_RUN_DECISION},  # a dry run is counted as decision DryRun
     "reason": {v.value for v in (*BlockReason, *SkipReason, *FailureReason)},
     "type": {v.value for v in NotificationType},
 }

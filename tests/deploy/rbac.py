@@ -31,6 +31,8 @@ KubeObject = dict[str, Any]
 ALL_NAMESPACES = "*"
 PROCESSES = {"kubernaut-orchestrator": "orchestrator", "kubernaut-executor": "executor"}  # command -> process
 RBAC_GROUP = "rbac.authorization.k8s.io"
+USER_ROLES = ("kubernaut-viewer", "kubernaut-operator")
+"""ClusterRoles for people (`kubectl kubernaut`): shipped unbound, for each cluster to bind to its own users."""
 
 
 class Permission(NamedTuple):
@@ -92,6 +94,14 @@ def permissions_by_user(objects: Iterable[KubeObject]) -> dict[str, set[Permissi
         for subject in binding.get("subjects") or []:
             result.setdefault(_user(subject, binding), set()).update(permissions)
     return result
+
+
+def cluster_role_permissions(objects: Iterable[KubeObject], name: str) -> set[Permission]:
+    """The permissions of ClusterRole `name` as a ClusterRoleBinding gives them (in every namespace)."""
+    for obj in objects:
+        if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] == name:
+            return {Permission(*rule, ALL_NAMESPACES) for rule in _rules(obj)}
+    raise RbacModelError(f"no ClusterRole {name}")
 
 
 def processes_by_user(objects: Iterable[KubeObject]) -> dict[str, set[str]]:

@@ -63,6 +63,7 @@ FAULTS: list[dict[str, Any]] = [
 
 ORCHESTRATOR_JOB, EXECUTOR_JOB = "kubernaut-orchestrator", "kubernaut-executor"  # the ServiceMonitor's job names
 MANUAL_REVIEW = "KubernautManualReviewRequired"
+INEFFECTIVE_CHAIN = "KubernautIneffectiveRemediationChain"
 
 
 @dataclass
@@ -74,7 +75,7 @@ class PrometheusView:
     skips_for_failed_execution: float  # routing_decisions_total{decision="Skip",reason="PreviousExecutionFailed"}
     blocked_peak: dict[str, float]  # reason -> the most requests current_blocked showed at once during the run
     blocked_at_end: dict[str, float]  # reason -> current_blocked at the end
-    alerts: list[dict[str, Any]]  # /api/v1/alerts, once KubernautManualReviewRequired fired
+    alerts: list[dict[str, Any]]  # /api/v1/alerts, once both manual-review alerts fired
     rules: list[dict[str, Any]]  # /api/v1/rules: each rule's health and last error
     dashboard: list[tuple[str, str, int | str]]  # (title, expr, series with a sample during the run | the error)
 
@@ -154,8 +155,8 @@ def _observe(prometheus: Prometheus, samples: Samples, started: float) -> Promet
 
     def firing() -> list[dict[str, Any]] | None:
         found = prometheus.alerts()
-        fired = any(a["labels"]["alertname"] == MANUAL_REVIEW and a["state"] == "firing" for a in found)
-        return found if fired else None
+        fired = {a["labels"]["alertname"] for a in found if a["state"] == "firing"}
+        return found if {MANUAL_REVIEW, INEFFECTIVE_CHAIN} <= fired else None
 
     def evaluated() -> list[dict[str, Any]] | None:
         found = prometheus.rules()
@@ -165,7 +166,7 @@ def _observe(prometheus: Prometheus, samples: Samples, started: float) -> Promet
     blocked = prometheus.values(orchestrator + "blocked_total", "namespace", "reason")
     skip = 'kubernaut_remediationorchestrator_routing_decisions_total{decision="Skip",reason="PreviousExecutionFailed"}'
     skips = prometheus.values(f"sum({skip})").get((), 0.0)
-    alerts = prometheus.wait_for(f"{MANUAL_REVIEW} to fire", firing)
+    alerts = prometheus.wait_for(f"{MANUAL_REVIEW} and {INEFFECTIVE_CHAIN} to fire", firing)
     rules = prometheus.wait_for("every rule to be evaluated", evaluated)
     now = time.time()
     gauge = "sum by (reason) (kubernaut_remediationorchestrator_current_blocked)"

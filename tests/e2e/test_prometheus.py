@@ -1,6 +1,7 @@
 """A real Prometheus scraped both processes while the demo's scenario played (tests/e2e/conftest.py): it sees both
-targets, the blocking metrics and the routing decisions the scenario causes, fires KubernautManualReviewRequired,
-evaluates every rule without error, and answers every query of the Grafana dashboard with data.
+targets, the blocking metrics and the routing decisions the scenario causes, fires KubernautManualReviewRequired and
+KubernautIneffectiveRemediationChain, evaluates every rule without error, and answers every query of the Grafana
+dashboard with data.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections import Counter
 import pytest
 
 from shared.models import BlockReason
-from tests.e2e.conftest import EXECUTOR_JOB, MANUAL_REVIEW, ORCHESTRATOR_JOB, PrometheusView, Run
+from tests.e2e.conftest import EXECUTOR_JOB, INEFFECTIVE_CHAIN, MANUAL_REVIEW, ORCHESTRATOR_JOB, PrometheusView, Run
 from tests.prometheus import dashboard_queries, rule_groups
 from tests.tools import require
 
@@ -50,9 +51,14 @@ def test_prometheus_counts_the_skips_for_a_failed_execution(prometheus, scenario
     assert prometheus.skips_for_failed_execution == len(skipped)
 
 
-def test_manual_review_required_fires_and_no_other_alert_does(prometheus):
+def test_both_manual_review_alerts_fire_and_no_other_alert_does(prometheus, scenario_run):
     firing = [alert for alert in prometheus.alerts if alert["state"] == "firing"]
-    assert [(a["labels"]["alertname"], a["labels"]["severity"]) for a in firing] == [(MANUAL_REVIEW, "critical")]
+    assert sorted((a["labels"]["alertname"], a["labels"]["severity"]) for a in firing) == [
+        (INEFFECTIVE_CHAIN, "critical"),
+        (MANUAL_REVIEW, "critical"),
+    ]
+    (chain,) = [a for a in firing if a["labels"]["alertname"] == INEFFECTIVE_CHAIN]
+    assert chain["labels"]["namespace"] == scenario_run.scenario.namespace
 
 
 @pytest.mark.parametrize("alert", RULES)

@@ -16,7 +16,7 @@ from executor.metrics import PREFIX as EXECUTOR
 from orchestrator.metrics import PREFIX as ORCHESTRATOR
 from orchestrator.reconciler import workflow_execution_name
 from sandbox.scenario import TIME_BASED, check_metrics, check_requests, expected_metrics, load_scenario
-from shared.models import BlockReason, NotificationType, RemediationPhase, SkipReason
+from shared.models import BlockReason, NotificationType, Outcome, RemediationPhase, SkipReason
 from tests.e2e.conftest import Run
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,8 @@ def sample(run: Run, name: str, **labels: str) -> float:
 def test_the_scenario_exercises_every_block_reason_and_the_manual_review_path():
     blocks = {step.reason for r in SCENARIO.requests for step in r.expect.path if step.reason}
     assert blocks == set(BlockReason)
-    assert {r.expect.skip_reason for r in SCENARIO.requests} >= {SkipReason.PREVIOUS_EXECUTION_FAILED}
+    assert {r.expect.skip_reason for r in SCENARIO.requests} >= set(SkipReason)
+    assert Outcome.DRY_RUN in {r.expect.outcome for r in SCENARIO.requests}
 
 
 def test_every_process_stopped_cleanly_and_every_injected_fault_fired(scenario_run: Run):
@@ -76,12 +77,39 @@ def test_one_notice_per_incident_each_owned_by_the_request_that_raised_it(scenar
     for nr in scenario_run.notifications:
         (owner,) = nr["metadata"]["ownerReferences"]
         assert uids[owner["uid"]] == nr["spec"]["remediationRequestRef"]["name"]
-    reviews = {
-        tuple(ref["name"] for ref in (r.get("status") or {}).get("notificationRequestRefs") or [])
-        for name, r in scenario_run.requests.items()
-        if SCENARIO.request(name).expect.skip_reason
-    }
-    assert len(reviews) == 1, "every request skipped for the same failed execution names the same notice"
+    for reason in SkipReason:
+        reviews = {
+            tuple(ref["name"] for ref in (r.get("status") or {}).get("notificationRequestRefs") or [])
+            for name, r in scenario_run.requests.items()
+            if SCENARIO.request(name).expect.skip_reason is reason
+        }
+        assert len(reviews) == 1, f"every request skipped for the same {reason} names the same notice"
+
+
+def test_each_skip_and_dry_run_is_counted_as_a_routing_decision(scenario_run: Run):
+    skips = Counter(r.expect.skip_reason for r in SCENARIO.requests if r.expect.skip_reason)
+    for reason in SkipReason:
+        labels = {"namespace": SCENARIO.namespace, "decision": "Skip", "reason": reason}
+        assert sample(scenario_run, f"{ORCHESTRATOR}routing_decisions_total", **labels) == skips[reason], reason
+    dry_runs = sum(r.expect.outcome is Outcome.DRY_RUN for r in SCENARIO.requests)
+    labels = {"namespace": SCENARIO.namespace, "decision": "DryRun", "reason": ""}
+    assert sample(scenario_run, f"{ORCHESTRATOR}routing_decisions_total", **labels) == dry_runs
+
+
+@pytest.mark.parametrize("name", [r.name for r in SCENARIO.requests if r.expect.outcome is Outcome.DRY_RUN])
+def test_a_dry_run_names_what_would_have_run_and_creates_nothing(scenario_run: Run, name: str):
+    request = SCENARIO.request(name)
+    status = scenario_run.requests[name]["status"]
+    body = request.body(SCENARIO.namespace)["spec"]
+    for part in (request.workflow, body["workflowRef"]["executionBundle"], f"{SCENARIO.namespace}/deployment/"):
+        assert part in status["message"], part
+    assert "workflowExecutionRef" not in status  # and the executor's run count (above) has no run for it
+
+
+@pytest.mark.parametrize("name", [r.name for r in SCENARIO.requests if r.expect.ineffective_count])
+def test_the_ineffective_count_is_stored_as_the_scenario_expects(scenario_run: Run, name: str):
+    status = scenario_run.requests[name]["status"]
+    assert status["ineffectiveCount"] == SCENARIO.request(name).expect.ineffective_count
 
 
 def test_blocked_total_counts_each_block_the_scenario_causes(scenario_run: Run):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from orchestrator.chains import Link, LinkKind
 from orchestrator.routing import (
     Decision,
     Execution,
@@ -102,6 +104,9 @@ class View:
     executions: list[Execution] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     fingerprint_namespace: str = "default"
+    links: list[Link] = field(default_factory=list)
+    acknowledged: list[datetime] = field(default_factory=list)
+    dry_runs: list[Execution] = field(default_factory=list)
 
     def executions_on_target(self, target):
         return self.executions if target == TARGET else []
@@ -112,6 +117,15 @@ class View:
     def executed_requests(self, namespace, fingerprint):
         return [r for r in self.requests if r.namespace == namespace and fingerprint == FP and r.executed]
 
+    def chain_links(self, namespace, fingerprint, target):
+        return [link for link in self.links if namespace == "default" and fingerprint == FP and target == TARGET]
+
+    def chain_acknowledgements(self, namespace, fingerprint):
+        return self.acknowledged if namespace == "default" and fingerprint == FP else []
+
+    def dry_runs_on_target(self, target):
+        return self.dry_runs if target == TARGET else []
+
 
 def the_rr(name="rr-new", created=None, workflow="restart-pods") -> RemediationRequest:
     obj = factories.remediation_request(name, workflow_id=workflow, fingerprint_seed="signal")
@@ -121,6 +135,30 @@ def the_rr(name="rr-new", created=None, workflow="restart-pods") -> RemediationR
 
 def decide(view: View, rr: RemediationRequest | None = None, **kwargs) -> Decision:
     return route(rr or the_rr(), view, NOW, SETTINGS, **kwargs)
+
+
+def completed_link(name="rr-done", *, ended, count=0, created=None) -> Link:
+    """A completed remediation (Remediated or DryRun) of the fingerprint on the target, with its stored count."""
+    return Link(name, created or ended - timedelta(minutes=2), ended, LinkKind.COMPLETED, count)
+
+
+def chain_of(count: int) -> list[Link]:
+    """The history after which a request created now gets ineffective count `count`."""
+    return [completed_link(ended=ago(minutes=10), count=count - 1)]
+
+
+def dry_run(name="rr-dry", *, completed, workflow="restart-pods") -> Execution:
+    return Execution(
+        "default",
+        name,
+        completed - timedelta(seconds=1),
+        ExecutionPhase.COMPLETED,
+        workflow,
+        completed,
+        None,
+        False,
+        True,
+    )
 
 
 EXEC_FAILED = wfe(
@@ -211,7 +249,47 @@ ROWS = [
         Verdict.EXECUTE,
         None,
     ),
-    # 3 ConsecutiveFailures
+    # 3 IneffectiveChain
+    (
+        "the third remediation in a row followed by the signal again: manual review",
+        View(links=chain_of(3)),
+        Verdict.SKIP,
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "two ineffective remediations are below the threshold",
+        View(links=chain_of(2)),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a signal back later than the window after the last completion starts over",
+        View(links=[completed_link(ended=ago(minutes=31), count=5)]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a tripped chain stays tripped until acknowledged",
+        View(links=[*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)]),
+        Verdict.SKIP,
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "an acknowledged chain no longer counts",
+        View(
+            links=[*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)],
+            acknowledged=[ago(minutes=5)],
+        ),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
+        "a failed execution after the completions ends the chain",
+        View(links=[*chain_of(3), Link("rr-f", ago(minutes=8), ago(minutes=7), LinkKind.FAILED, 0)]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    # 4 ConsecutiveFailures
     (
         "three failures in a row within the cooldown block the fingerprint",
         View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)]),
@@ -268,6 +346,18 @@ ROWS = [
         None,
     ),
     (
+        "a dry run of the same workflow completed on the target two minutes ago",
+        View(dry_runs=[dry_run(completed=ago(minutes=2))]),
+        Verdict.BLOCK,
+        BlockReason.RECENTLY_REMEDIATED,
+    ),
+    (
+        "a dry run of another workflow does not block",
+        View(dry_runs=[dry_run(completed=ago(minutes=2), workflow="scale-up")]),
+        Verdict.EXECUTE,
+        None,
+    ),
+    (
         "a completion older than the cooldown does not block",
         View([wfe("wfe-done", ExecutionPhase.COMPLETED, completed=ago(minutes=6))]),
         Verdict.EXECUTE,
@@ -302,6 +392,21 @@ ORDER = [
         "PreviousExecutionFailed before DuplicateInProgress",
         View([EXEC_FAILED], [other_rr("rr-old", RemediationPhase.EXECUTING, created=ago(minutes=5))]),
         SkipReason.PREVIOUS_EXECUTION_FAILED,
+    ),
+    (
+        "DuplicateInProgress before IneffectiveChain",
+        View(requests=[other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5))], links=chain_of(3)),
+        BlockReason.DUPLICATE_IN_PROGRESS,
+    ),
+    (
+        "IneffectiveChain before ConsecutiveFailures",
+        View(requests=[failed_rr("rr-f3", completed=ago(minutes=10), count=3)], links=chain_of(3)),
+        SkipReason.INEFFECTIVE_CHAIN,
+    ),
+    (
+        "IneffectiveChain before ResourceBusy",
+        View([wfe("wfe-run", ExecutionPhase.RUNNING, created=ago(minutes=1))], links=chain_of(3)),
+        SkipReason.INEFFECTIVE_CHAIN,
     ),
     (
         "DuplicateInProgress before ConsecutiveFailures",
@@ -342,6 +447,41 @@ ORDER = [
 @pytest.mark.parametrize(("view", "reason"), [row[1:] for row in ORDER], ids=[row[0] for row in ORDER])
 def test_checks_run_in_the_specified_order(view, reason):
     assert decide(view).reason == reason
+
+
+def test_an_ineffective_chain_skip_names_the_chain_and_how_to_acknowledge_it():
+    decision = decide(View(links=chain_of(3)))
+    assert decision.ineffective_count == 3
+    assert decision.blocking_workflow_execution is None
+    assert decision.incident == f"default/{FP}@rr-done"
+    assert "kubernaut.ai/ineffective-chain-acknowledged" in decision.message and "3 remediations" in decision.message
+
+
+def test_every_request_of_one_chain_names_the_same_incident():
+    links = [*chain_of(3), Link("rr-skipped", ago(minutes=5), ago(minutes=5), LinkKind.SKIPPED, 3)]
+    first = decide(View(links=chain_of(3)))
+    later = decide(View(links=links), the_rr("rr-later", created=NOW + timedelta(hours=5)))
+    assert first.incident == later.incident
+
+
+def test_the_count_is_carried_on_execute_and_on_decisions_after_check_3_only():
+    assert decide(View(links=chain_of(2))).ineffective_count == 2
+    assert decide(View()).ineffective_count == 0
+    duplicate = View(requests=[other_rr("rr-old", RemediationPhase.BLOCKED, created=ago(minutes=5))])
+    assert decide(duplicate).ineffective_count is None  # check 3 did not run: nothing to store
+
+
+def test_threshold_zero_turns_the_chain_check_off_but_still_counts():
+    off = dataclasses.replace(SETTINGS, ineffective_chain_threshold=0)
+    decision = route(the_rr(), View(links=chain_of(9)), NOW, off)
+    assert (decision.verdict, decision.ineffective_count) == (Verdict.EXECUTE, 9)
+
+
+def test_a_recently_remediated_block_by_a_dry_run_names_no_workflow_execution():
+    decision = decide(View(dry_runs=[dry_run(completed=ago(minutes=2))]))
+    assert decision.blocking_workflow_execution is None
+    assert decision.until == ago(minutes=2) + SETTINGS.recently_remediated_cooldown
+    assert "dry run" in decision.message and "default/rr-dry" in decision.message
 
 
 def test_skip_names_the_failed_execution_and_how_to_acknowledge_it():

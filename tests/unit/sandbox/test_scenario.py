@@ -21,7 +21,7 @@ from sandbox.scenario import (
     expected_metrics,
     load_scenario,
 )
-from shared.models import BlockReason, RemediationPhase
+from shared.models import BlockReason, Outcome, RemediationPhase, SkipReason
 
 EXAMPLE_RR = Path(__file__).resolve().parents[3] / "examples" / "remediationrequest.yaml"
 
@@ -95,6 +95,27 @@ def test_a_request_that_went_as_expected_has_no_problem():
 def test_a_request_that_went_otherwise_is_named_with_what_differs(path, status, problem):
     problems = check_requests(scenario(), observed(path, **status), [])
     assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_an_unexpected_or_missing_ineffective_count_is_named():
+    run = observed(["Blocked ResourceBusy", "Executing", "Completed"], outcome="Remediated", ineffectiveCount=1)
+    assert check_requests(scenario(), run, []) == ["web: ineffectiveCount 1, expected None"]
+    counted = Scenario.model_validate(
+        {"requests": [{**REQUEST, "expect": {**REQUEST["expect"], "ineffectiveCount": 1}}]}
+    )
+    assert check_requests(counted, run, []) == []
+
+
+def test_annotations_reach_the_request_and_are_left_out_when_none():
+    dry = Scenario.model_validate({"requests": [{**REQUEST, "annotations": {"kubernaut.ai/dry-run": "true"}}]})
+    assert dry.requests[0].body("default")["metadata"]["annotations"] == {"kubernaut.ai/dry-run": "true"}
+    assert "annotations" not in scenario().requests[0].body("default")["metadata"]
+
+
+def test_the_demo_scenario_shows_both_manual_review_paths_and_a_dry_run():
+    loaded = load_scenario(SCENARIO)
+    assert {r.expect.skip_reason for r in loaded.requests} >= set(SkipReason)
+    assert any(r.expect.outcome is Outcome.DRY_RUN for r in loaded.requests)
 
 
 def test_notices_are_counted_against_the_scenario():
