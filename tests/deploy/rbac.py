@@ -100,7 +100,10 @@ def cluster_role_permissions(objects: Iterable[KubeObject], name: str) -> set[Pe
     """The permissions of ClusterRole `name` as a ClusterRoleBinding gives them (in every namespace)."""
     for obj in objects:
         if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] == name:
-            return {Permission(*rule, ALL_NAMESPACES) for rule in _rules(obj)}
+            return {
+                Permission(group, resource, subresource, verb, ALL_NAMESPACES, name)
+                for group, resource, subresource, verb, name in _rules(obj)
+            }
     raise RbacModelError(f"no ClusterRole {name}")
 
 
