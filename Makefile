@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)  ## create .venv with the project and its dev tools
 
-demo: $(STAMP)  ## no cluster needed: both controllers against the sandbox, every block reason (~30 s)
+demo: $(STAMP)  ## no cluster needed: both controllers against the sandbox, every block reason (~30 s); DEMO_ARGS=--keep
 	$(BIN)/python -m sandbox demo $(DEMO_ARGS)
 
 lint: $(STAMP)  ## ruff, mypy and the import layering contracts

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import structlog
+
+from executor.allowlist import ENV_BUNDLES
 from executor.metrics import ExecutorMetrics
 from executor.pipelinerun import LABEL_WORKFLOW_EXECUTION, workflow_execution_of
 from executor.reconciler import ExecutionReconciler
@@ -12,9 +15,22 @@ from shared.runtime.manager import Manager
 from shared.runtime.store import KubeDict, object_key
 
 CONTROLLER = "workflowexecution"
+log = structlog.get_logger("kubernaut.executor")
 
 
 def setup(manager: Manager, settings: ExecutorSettings) -> ExecutionReconciler:
+    if settings.allowed_bundles is None:
+        # Whoever can create a RemediationRequest can then run any bundle as the runner's ServiceAccount.
+        log.warning(
+            "executor.bundles_unrestricted",
+            setting=ENV_BUNDLES,
+            message="any execution bundle may run; set the patterns of the bundles you trust",
+        )
+    log.info(
+        "executor.allowlists",
+        allowed_bundles=settings.allowed_bundles,
+        allowed_service_accounts=settings.service_accounts(),
+    )
     executions = manager.informer(WorkflowExecution.RESOURCE)
     # Only our PipelineRuns, only in the execution namespace: progress arrives as watch events.
     runs = manager.informer(

@@ -5,8 +5,9 @@ The rules look at the Succeeded condition's reason and message, lower-cased; the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from shared.models import FailureReason
 
@@ -23,11 +24,7 @@ RULES: list[Rule] = [
     (FailureReason.TASK_FAILED, lambda r, m: "taskfailed" in r or ("task" in m and "failed" in m)),
 ]
 
-# Reasons that, before anything started, still mean something ran (or may have).
-_RAN_WITHOUT_START = frozenset(
-    {FailureReason.OOM_KILLED, FailureReason.DEADLINE_EXCEEDED, FailureReason.FORBIDDEN, FailureReason.TASK_FAILED}
-)
-# Reasons that, even after a start, mean the workflow's own steps never ran.
+# Reasons that, even once child runs exist, mean the workflow's own steps never ran.
 _NOTHING_RAN_AFTER_START = frozenset(
     {FailureReason.IMAGE_PULL_BACK_OFF, FailureReason.CONFIGURATION_ERROR, FailureReason.RESOURCE_EXHAUSTED}
 )
@@ -44,13 +41,20 @@ def failure_reason(reason: str | None, message: str | None) -> FailureReason:
     return next((result for result, matches in RULES if matches(r, m)), FailureReason.UNKNOWN)
 
 
-def was_execution_failure(reason: FailureReason, *, started: bool, has_task_runs: bool) -> bool:
-    """True when the workflow may have changed the cluster."""
-    if started:
-        return reason not in _NOTHING_RAN_AFTER_START
-    return has_task_runs or reason in _RAN_WITHOUT_START
+def started(child_references: Iterable[Any] | None) -> bool:
+    """Whether the workflow started: at least one child TaskRun or CustomRun exists (SPEC 5).
+
+    Not `status.startTime`: real Tekton sets that on its first reconcile, before it resolves the pipeline, so a run
+    whose bundle cannot be fetched has a start time and nothing ran."""
+    return any(True for _ in child_references or ())
 
 
-def classify(reason: str | None, message: str | None, *, started: bool, has_task_runs: bool) -> Classification:
+def was_execution_failure(reason: FailureReason, *, started: bool) -> bool:
+    """True when the workflow may have changed the cluster: it started, and the failure is not one that stops a
+    pod before its first step."""
+    return started and reason not in _NOTHING_RAN_AFTER_START
+
+
+def classify(reason: str | None, message: str | None, *, started: bool) -> Classification:
     result = failure_reason(reason, message)
-    return Classification(result, was_execution_failure(result, started=started, has_task_runs=has_task_runs))
+    return Classification(result, was_execution_failure(result, started=started))

@@ -25,15 +25,21 @@ def pipeline_run_name(target: str) -> str:
     return f"wfe-{hashlib.sha256(target.encode()).hexdigest()[:16]}"
 
 
+def run_service_account(wfe: WorkflowExecution, default_service_account: str) -> str:
+    """The ServiceAccount the run's pods use: executionConfig's, else the workflowRef's, else the default."""
+    config = wfe.spec.execution_config
+    return (
+        (config.service_account_name if config else None)
+        or wfe.spec.workflow_ref.service_account_name
+        or default_service_account
+    )
+
+
 def build_pipeline_run(wfe: WorkflowExecution, *, namespace: str, default_service_account: str) -> dict[str, Any]:
     spec = wfe.spec
     target = spec.target_resource
     config = spec.execution_config
-    service_account = (
-        (config.service_account_name if config else None)
-        or spec.workflow_ref.service_account_name
-        or default_service_account
-    )
+    service_account = run_service_account(wfe, default_service_account)
     params = [{"name": name, "value": value} for name, value in sorted((spec.parameters or {}).items())]
     params.append({"name": TARGET_PARAMETER, "value": target})
     run_spec: dict[str, Any] = {

@@ -7,18 +7,27 @@ Transient API errors raise and are retried with the queue's backoff; they never 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
-from executor.classify import classify
+from executor import follow
+from executor.allowlist import allowlist_problems
+from executor.classify import was_execution_failure
+from executor.follow import Child, RunView, read_run
 from executor.metrics import ExecutorMetrics
-from executor.pipelinerun import build_pipeline_run, pipeline_run_name, workflow_execution_of
+from executor.pipelinerun import (
+    ANNOTATION_WORKFLOW_EXECUTION,
+    ANNOTATION_WORKFLOW_EXECUTION_UID,
+    build_pipeline_run,
+    pipeline_run_name,
+    run_service_account,
+    workflow_execution_of,
+)
 from executor.settings import ExecutorSettings
 from executor.validation import spec_problems
-from shared.duration import format_duration
+from shared.duration import parse_duration
+from shared.kubetime import format_time, parse_time
 from shared.models import (
     ExecutionPhase,
     FailureDetails,
@@ -26,12 +35,10 @@ from shared.models import (
     ModelError,
     ObjectReference,
     PipelineRun,
-    PipelineRunStatusSummary,
     TaskRun,
     WorkflowExecution,
     WorkflowExecutionStatus,
 )
-from shared.models._base import ConditionStatus
 from shared.models.conditions import set_condition
 from shared.runtime.client import ApiError, KubeClient
 from shared.runtime.clock import Clock
@@ -46,7 +53,6 @@ log = structlog.get_logger("kubernaut.executor")
 WFE = WorkflowExecution.RESOURCE
 PR = PipelineRun.RESOURCE
 FINALIZER = "kubernaut.ai/pipelinerun-cleanup"
-_TASKS_COMPLETED = re.compile(r"Tasks Completed: (\d+)")
 _LOCK_RELEASE_RETRY = 0.5  # seconds before trying to take a lock whose previous PipelineRun is still terminating
 
 
@@ -87,21 +93,43 @@ class ExecutionReconciler:
             return await self._follow(obj, wfe, status)
         return await self._start(obj, wfe, status)
 
+    def _deadline(self, obj: KubeDict, wfe: WorkflowExecution) -> datetime | None:
+        """When the executor ends the execution itself: its creation + executionConfig.timeout + the grace left to
+        Tekton's own timeout. None without a timeout."""
+        config = wfe.spec.execution_config
+        created = obj["metadata"].get("creationTimestamp")
+        if config is None or not config.timeout or not isinstance(created, str):
+            return None
+        try:
+            return (
+                parse_time(created) + parse_duration(config.timeout) + timedelta(seconds=self._settings.timeout_grace)
+            )
+        except (ValueError, OverflowError):
+            return None
+
     # -- starting -------------------------------------------------------------------------------------------
     async def _start(self, obj: KubeDict, wfe: WorkflowExecution, status: WorkflowExecutionStatus) -> Result:
         now = self._clock.now()
-        problems = spec_problems(wfe)
-        if problems:
+        problem = self._refusal_of(wfe)
+        if problem:
             await self._fail(
                 obj,
                 wfe,
                 status,
                 FailureReason.CONFIGURATION_ERROR,
-                "invalid spec: " + "; ".join(problems),
+                problem,
                 was_execution_failure=False,
                 failed_at=now,
             )
             return Result.done()
+        deadline = self._deadline(obj, wfe)
+        if deadline is not None and now >= deadline:
+            lock = pipeline_run_name(wfe.spec.target_resource)
+            run = await self._own_run(self._settings.execution_namespace, lock, wfe)
+            if run is not None:  # created before, its record lost: follow it (its end, or the deadline) from here
+                await self._running(obj, wfe, status, run, now)
+                return Result.after(0)
+            return await self._expire(obj, wfe, status, None, now)
         obj = await self._ensure_finalizer(obj)
         desired = build_pipeline_run(
             wfe,
@@ -115,6 +143,7 @@ class ExecutionReconciler:
                 return await self._name_taken(obj, wfe, status, desired)
             refusal = _refusal(error)
             if refusal is None:
+                await self._not_created_yet(obj, wfe, status, error, now)
                 raise
             await self._fail(
                 obj,
@@ -131,12 +160,51 @@ class ExecutionReconciler:
         self._events.event(obj, "Normal", "PipelineRunCreated", f"created PipelineRun {_key(run)}")
         log.info("pipelinerun.created", pipeline_run=_key(run))
         await self._running(obj, wfe, status, run, now)
-        return Result.done()
+        return Result.at(deadline) if deadline is not None else Result.done()
+
+    def _refusal_of(self, wfe: WorkflowExecution) -> str | None:
+        """Why this execution may not run (ConfigurationError, nothing ran): a spec that cannot run, or a bundle or
+        ServiceAccount outside the allowlists; None when it may."""
+        invalid = spec_problems(wfe)
+        if invalid:
+            return "invalid spec: " + "; ".join(invalid)
+        refused = allowlist_problems(
+            wfe.spec.workflow_ref.execution_bundle,
+            run_service_account(wfe, self._settings.default_service_account),
+            bundles=self._settings.allowed_bundles,
+            service_accounts=self._settings.service_accounts(),
+        )
+        return "not allowed to run: " + "; ".join(refused) if refused else None
+
+    async def _not_created_yet(
+        self, obj: KubeDict, wfe: WorkflowExecution, status: WorkflowExecutionStatus, error: ApiError, now: datetime
+    ) -> None:
+        """A create that failed and will be retried shows on the execution at once (condition PipelineRunCreated
+        False, a Warning Event with the API's message), not only after the queue's backoff has grown: the same
+        failure again writes nothing, so the retries stay quiet."""
+        message = f"creating PipelineRun {self._settings.execution_namespace}/"
+        message += f"{pipeline_run_name(wfe.spec.target_resource)} failed ({error.status} {error.reason}): "
+        message += f"{error.message}; retrying with backoff"
+        existing = next((c for c in status.conditions or [] if c.type == follow.CONDITION_CREATED), None)
+        if existing is not None and existing.status == "False" and existing.message == message[:32768]:
+            return
+        status.phase = status.phase or ExecutionPhase.PENDING
+        status.observed_generation = wfe.metadata.generation
+        status.conditions = set_condition(
+            status.conditions, follow.CONDITION_CREATED, "False", "CreateFailed", message, now, wfe.metadata.generation
+        )
+        log.warning("pipelinerun.create_failed", status=error.status, reason=error.reason, error=error.message)
+        self._events.event(obj, "Warning", "PipelineRunCreateFailed", message)
+        try:
+            await self._write(obj, status)
+        except ApiError as write_error:  # the create's error is the one retried; this one is only logged
+            log.info("wfe.status_write_failed", status=write_error.status, error=write_error.message)
 
     async def _name_taken(
         self, obj: KubeDict, wfe: WorkflowExecution, status: WorkflowExecutionStatus, desired: KubeDict
     ) -> Result:
-        """The per-target PipelineRun name is taken: adopt ours, take over a finished or orphaned one, or refuse."""
+        """The per-target PipelineRun name is taken: adopt ours, take over a finished or orphaned one of ours, or
+        refuse (live for another execution, or not ours at all)."""
         meta = desired["metadata"]
         try:
             existing = await self._client.get(PR, meta["namespace"], meta["name"])
@@ -149,6 +217,22 @@ class ExecutionReconciler:
             self._runs.write_through(existing)
             log.info("pipelinerun.adopted", pipeline_run=_key(existing))
             await self._running(obj, wfe, status, existing, self._clock.now())
+            deadline = self._deadline(obj, wfe)
+            return Result.at(deadline) if deadline is not None else Result.done()
+        if not owner_key or not owner_uid:
+            # Not created by the executor: someone else's run at our lock name. Never deleted nor taken over.
+            log.warning("pipelinerun.foreign", pipeline_run=_key(existing))
+            await self._fail(
+                obj,
+                wfe,
+                status,
+                FailureReason.UNKNOWN,
+                f"PipelineRun {_key(existing)} holds this target's lock name but was not created by the executor "
+                f"for a WorkflowExecution (no {ANNOTATION_WORKFLOW_EXECUTION} and "
+                f"{ANNOTATION_WORKFLOW_EXECUTION_UID} annotations); it is left alone, nothing was run",
+                was_execution_failure=False,
+                failed_at=self._clock.now(),
+            )
             return Result.done()
         finished = _finished(existing)
         owner_live = await self._owner_is_live(owner_key, owner_uid)
@@ -183,9 +267,7 @@ class ExecutionReconciler:
         )
         return Result.done()
 
-    async def _owner_is_live(self, key: str | None, uid: str | None) -> bool:
-        if not key:
-            return False
+    async def _owner_is_live(self, key: str, uid: str) -> bool:
         owner = self._executions.store.get(key)
         if owner is None:
             namespace, _, name = key.rpartition("/")
@@ -195,7 +277,7 @@ class ExecutionReconciler:
                 if error.not_found:
                     return False
                 raise
-        if uid and owner["metadata"].get("uid") != uid:
+        if owner["metadata"].get("uid") != uid:
             return False
         phase = section(owner, "status").get("phase")
         return phase not in (ExecutionPhase.COMPLETED, ExecutionPhase.FAILED) and not owner["metadata"].get(
@@ -230,14 +312,14 @@ class ExecutionReconciler:
         )
         status.conditions = set_condition(
             status.conditions,
-            "PipelineRunCreated",
+            follow.CONDITION_CREATED,
             "True",
             "Created",
             f"PipelineRun {_key(run)}",
             now,
             wfe.metadata.generation,
         )
-        self._observe_progress(status, run, now, wfe.metadata.generation)
+        follow.observe(status, read_run(run), now, wfe.metadata.generation)
         await self._write(obj, status)
 
     # -- following ------------------------------------------------------------------------------------------
@@ -248,7 +330,7 @@ class ExecutionReconciler:
         name = ref.name if ref else pipeline_run_name(wfe.spec.target_resource)
         run = await self._own_run(namespace, name, wfe)
         if run is None:
-            started = status.start_time is not None
+            started = follow.has_started(status)
             await self._fail(
                 obj,
                 wfe,
@@ -260,39 +342,81 @@ class ExecutionReconciler:
                 failed_at=now,
             )
             return Result.done()
-        condition = self._observe_progress(status, run, now, wfe.metadata.generation)
-        if condition is None or condition.get("status") not in ("True", "False"):
+        view = read_run(run)
+        for problem in view.problems:
+            log.warning("pipelinerun.status_unreadable", pipeline_run=f"{namespace}/{name}", problem=problem)
+        follow.observe(status, view, now, wfe.metadata.generation)
+        if not view.finished:
+            deadline = self._deadline(obj, wfe)
+            if deadline is not None and now >= deadline:
+                return await self._expire(obj, wfe, status, run, now)
             await self._write(obj, status)
-            return Result.done()
-        pipeline_run = _parse_run(run)
-        completion = (pipeline_run.status.completion_time if pipeline_run and pipeline_run.status else None) or now
-        if condition["status"] == "True":
-            status.phase = ExecutionPhase.COMPLETED
-            status.completion_time = completion
-            if status.start_time:
-                status.duration = format_duration(completion - status.start_time)
+            return Result.at(deadline) if deadline is not None else Result.done()
+        completion = view.completion_time or now
+        if view.state == "True":
+            self._warn_times(follow.complete(status, completion), f"{namespace}/{name}")
             await self._write(obj, status)
             self._record_end("Completed", status)
             self._events.event(obj, "Normal", "WorkflowCompleted", f"PipelineRun {namespace}/{name} succeeded")
             return Result.done()
-        children = (pipeline_run.status.child_references if pipeline_run and pipeline_run.status else None) or []
-        result = classify(
-            condition.get("reason"),
-            condition.get("message"),
-            started=status.start_time is not None,
-            has_task_runs=any(c.kind in (None, "TaskRun") for c in children),
-        )
+        reason, was_execution_failure, message = follow.run_failure(view, status)
         await self._fail(
             obj,
             wfe,
             status,
-            result.reason,
-            str(condition.get("message") or condition.get("reason") or ""),
-            was_execution_failure=result.was_execution_failure,
+            reason,
+            message,
+            was_execution_failure=was_execution_failure,
             failed_at=completion,
-            failed_task=await self._failed_task(namespace, children),
+            failed_task=await self._failed_task(namespace, view.children),
         )
         return Result.done()
+
+    async def _expire(
+        self,
+        obj: KubeDict,
+        wfe: WorkflowExecution,
+        status: WorkflowExecutionStatus,
+        run: KubeDict | None,
+        now: datetime,
+    ) -> Result:
+        """The execution's own deadline passed: cancel its run (Tekton's spec.status Cancelled) and fail it
+        DeadlineExceeded, so a run Tekton never starts or never ends cannot hold its target."""
+        timeout = wfe.spec.execution_config.timeout if wfe.spec.execution_config else None
+        view: RunView | None = read_run(run) if run is not None else None
+        if run is not None:
+            await self._cancel(run)
+        ran = (view is not None and view.started) or follow.has_started(status)
+        what = "did not finish" if ran else "did not start"
+        message = f"the workflow {what} within its timeout {timeout} (deadline {format_time(now)})"
+        message += f"; PipelineRun {_key(run)} was cancelled" if run is not None else "; no PipelineRun was created"
+        await self._fail(
+            obj,
+            wfe,
+            status,
+            FailureReason.DEADLINE_EXCEEDED,
+            message,
+            was_execution_failure=was_execution_failure(FailureReason.DEADLINE_EXCEEDED, started=ran),
+            failed_at=now,
+        )
+        return Result.done()
+
+    async def _cancel(self, run: KubeDict) -> None:
+        if _finished(run) or section(run, "spec").get("status") == "Cancelled":
+            return
+        meta = run["metadata"]
+        try:
+            updated = await self._client.patch(PR, meta["namespace"], meta["name"], {"spec": {"status": "Cancelled"}})
+        except ApiError as error:
+            if error.not_found:
+                return
+            raise
+        self._runs.write_through(updated, replaces=meta.get("resourceVersion"))
+        log.info("pipelinerun.cancelled", pipeline_run=_key(run))
+
+    def _warn_times(self, warning: str | None, run: str) -> None:
+        if warning:
+            log.warning("pipelinerun.times_out_of_order", pipeline_run=run, problem=warning)
 
     async def _own_run(self, namespace: str, name: str, wfe: WorkflowExecution) -> KubeDict | None:
         """This WorkflowExecution's PipelineRun, or None once the API server says it is gone. The run cache may lag
@@ -312,43 +436,9 @@ class ExecutionReconciler:
         self._runs.write_through(run, replaces=cached["metadata"].get("resourceVersion") if cached else None)
         return run
 
-    def _observe_progress(
-        self, status: WorkflowExecutionStatus, run: KubeDict, now: datetime, generation: int | None
-    ) -> dict[str, Any] | None:
-        """Copy the PipelineRun's start and Succeeded condition into the status; return the condition."""
-        run_status = section(run, "status")
-        pipeline_run = _parse_run(run)
-        if pipeline_run and pipeline_run.status and pipeline_run.status.start_time:
-            status.start_time = status.start_time or pipeline_run.status.start_time
-        condition = next(
-            (c for c in run_status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Succeeded"),
-            None,
-        )
-        if condition is None:
-            return None
-        message = str(condition.get("message") or "")
-        completed = _TASKS_COMPLETED.search(message)
-        tasks = (
-            ((run_status.get("pipelineSpec") or {}).get("tasks"))
-            if isinstance(run_status.get("pipelineSpec"), dict)
-            else None
-        )
-        status.pipeline_run_status = PipelineRunStatusSummary(
-            status=str(condition.get("status")),
-            reason=str(condition["reason"])[:1024] if condition.get("reason") else None,  # Tekton's, unbounded
-            message=message[:32768] or None,
-            completed_tasks=int(completed.group(1)) if completed else None,
-            total_tasks=len(tasks) if isinstance(tasks, list) else None,
-        )
-        state: ConditionStatus = "True" if condition.get("status") == "True" else "Unknown"
-        if condition.get("status") == "False":
-            state = "False"
-        status.conditions = set_condition(
-            status.conditions, "Succeeded", state, str(condition.get("reason") or "Running"), message, now, generation
-        )
-        return condition
-
-    async def _failed_task(self, namespace: str, children: list[Any]) -> tuple[str | None, str | None, int | None]:
+    async def _failed_task(
+        self, namespace: str, children: tuple[Child, ...]
+    ) -> tuple[str | None, str | None, int | None]:
         """(task, step, exit code) of the first failed TaskRun that can be read; Nones when none can.
 
         Raises ApiError on a transient error, so the reconcile is retried rather than the details lost."""
@@ -385,25 +475,16 @@ class ExecutionReconciler:
         failed_at: datetime,
         failed_task: tuple[str | None, str | None, int | None] = (None, None, None),
     ) -> None:
-        task, step, exit_code = failed_task
-        status.phase = ExecutionPhase.FAILED
-        status.completion_time = failed_at
-        ran_for = failed_at - status.start_time if status.start_time else None
-        if ran_for is not None:
-            status.duration = format_duration(max(ran_for, timedelta(0)))
-        status.failure_details = FailureDetails(
-            reason=reason,
-            message=message[:32768],
-            failed_task_name=task,
-            failed_step_name=step,
-            exit_code=exit_code,
-            failed_at=failed_at,
-            execution_time_before_failure=status.duration if ran_for is not None else None,
+        warning = follow.fail(
+            status,
+            reason,
+            message,
             was_execution_failure=was_execution_failure,
+            failed_at=failed_at,
+            generation=wfe.metadata.generation,
+            failed_task=failed_task,
         )
-        status.conditions = set_condition(
-            status.conditions, "Succeeded", "False", reason.value, message, failed_at, wfe.metadata.generation
-        )
+        self._warn_times(warning, status.pipeline_run_ref.name if status.pipeline_run_ref else "")
         await self._write(obj, status)
         self._record_end("Failed", status)
         self._metrics.failures_total.labels(reason.value, str(was_execution_failure).lower()).inc()
@@ -476,19 +557,7 @@ def _key(obj: KubeDict) -> str:
 
 
 def _finished(run: KubeDict) -> bool:
-    status = section(run, "status")
-    return any(
-        isinstance(c, dict) and c.get("type") == "Succeeded" and c.get("status") in ("True", "False")
-        for c in status.get("conditions") or []
-    )
-
-
-def _parse_run(run: KubeDict) -> PipelineRun | None:
-    try:
-        return PipelineRun.from_k8s(run)
-    except ModelError as error:
-        log.info("pipelinerun.unparseable", error=str(error))
-        return None
+    return read_run(run).finished
 
 
 def _refusal(error: ApiError) -> FailureReason | None:

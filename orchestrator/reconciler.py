@@ -28,7 +28,6 @@ from orchestrator.routing import (
     TIME_BASED_REASONS,
     UNBLOCK_ANNOTATION,
     Decision,
-    RoutingSettings,
     Verdict,
     first_start_time,
     ineffective_count,
@@ -136,14 +135,7 @@ class RemediationReconciler:
         self._requests = requests
         self._executions = executions
         self._settings = settings
-        self._routing = RoutingSettings(
-            consecutive_failure_threshold=settings.consecutive_failure_threshold,
-            consecutive_failure_cooldown=settings.consecutive_failure_cooldown,
-            recently_remediated_cooldown=settings.recently_remediated_cooldown,
-            backoff=settings.backoff(),
-            ineffective_chain_threshold=settings.ineffective_chain_threshold,
-            ineffective_window=settings.ineffective_window,
-        )
+        self._routing = settings.routing()
         self._dry_run_namespaces = frozenset(settings.dry_run_namespaces)
         self._clock = clock
         self._events = events

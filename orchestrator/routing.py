@@ -305,6 +305,15 @@ class _Inputs:
         return replace(decision, ineffective_count=self._ineffective.count)
 
 
+def unacknowledged_failure(executions: Iterable[Execution]) -> Execution | None:
+    """Check 1's condition on a target: its newest execution, when that failed during execution and nobody has
+    acknowledged it (a human must look at the target first). `kubectl kubernaut status` lists these."""
+    last = _newest(executions)
+    if last is None or last.phase is not ExecutionPhase.FAILED or not last.was_execution_failure or last.acknowledged:
+        return None
+    return last
+
+
 def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | None:
     """1: the target may have been left half-changed; a human must look first."""
     last = _newest(i.executions)
@@ -317,7 +326,7 @@ def _previous_execution_failed(i: _Inputs, facts: Facts | None) -> Decision | No
             wasExecutionFailure=last.was_execution_failure if last else None,
             acknowledged=last.acknowledged if last else None,
         )
-    if last is None or last.phase is not ExecutionPhase.FAILED or not last.was_execution_failure or last.acknowledged:
+    if last is None or unacknowledged_failure([last]) is None:
         return None
     return Decision.skipped(
         SkipReason.PREVIOUS_EXECUTION_FAILED,

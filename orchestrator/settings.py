@@ -8,6 +8,7 @@ from datetime import timedelta
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from orchestrator.routing import RoutingSettings
 from shared.backoff import Backoff
 from shared.settings import ControllerSettings, NamespaceList, PositiveDuration
 
@@ -72,3 +73,14 @@ class OrchestratorSettings(ControllerSettings):
 
     def backoff(self) -> Backoff:
         return Backoff(self.backoff_base, self.backoff_max, self.backoff_multiplier, self.backoff_jitter_percent)
+
+    def routing(self) -> RoutingSettings:
+        """What routing reads; the reconciler and `kubectl kubernaut explain` both take it from here."""
+        return RoutingSettings(
+            consecutive_failure_threshold=self.consecutive_failure_threshold,
+            consecutive_failure_cooldown=self.consecutive_failure_cooldown,
+            recently_remediated_cooldown=self.recently_remediated_cooldown,
+            backoff=self.backoff(),
+            ineffective_chain_threshold=self.ineffective_chain_threshold,
+            ineffective_window=self.ineffective_window,
+        )

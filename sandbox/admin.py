@@ -89,8 +89,9 @@ def admin_application(sandbox: Sandbox) -> web.Application:
 
     async def latency(request: web.Request) -> web.Response:
         body = await _json(request)
-        # `seconds` is the delay, not a lifetime: latency lasts until cleared (or for `count` requests).
-        remaining, until = _lifetime({"count": body.get("count")})
+        # `seconds` is the delay, not a lifetime: latency lasts until cleared (or for `count` requests, or for
+        # `lasting` seconds).
+        remaining, until = _lifetime({"count": body.get("count"), "seconds": body.get("lasting")})
         fault = sandbox.faults.arm(
             Fault(
                 "latency",

@@ -218,6 +218,8 @@ class ApiServer:
     ) -> web.StreamResponse:
         if not info.is_resource_request:
             return self._non_resource(request, info)
+        if (info.api_group, info.resource) == ("authentication.k8s.io", "selfsubjectreviews"):
+            return self._self_subject_review(info, user)
         resource = self.catalog.lookup(info.api_group, info.api_version, info.resource)
         if resource is None:
             raise _not_found()
@@ -252,6 +254,22 @@ class ApiServer:
         if verb == "deletecollection":
             return await self._delete_collection(request, resource, namespace)
         raise _method_not_allowed()
+
+    @staticmethod
+    def _self_subject_review(info: RequestInfo, user: str) -> web.Response:
+        """`kubectl auth whoami`: who the credentials are (the bearer token's user). Create-only and not stored, as in
+        a cluster; every user may create one there (system:basic-user)."""
+        if info.api_version not in ("v1", "v1beta1", "v1alpha1") or info.namespace or len(info.parts) > 1:
+            raise _not_found()
+        if info.verb != "create":
+            raise _method_not_allowed()
+        body = {
+            "kind": "SelfSubjectReview",
+            "apiVersion": f"authentication.k8s.io/{info.api_version}",
+            "metadata": {"creationTimestamp": None},
+            "status": {"userInfo": {"username": user, "groups": ["system:authenticated"]}},
+        }
+        return _json_response(orjson.dumps(body), 201)
 
     def _check_scope(self, resource: ResourceType, info: RequestInfo) -> None:
         is_namespace = resource.plural == "namespaces" and not resource.group  # its name is its namespace

@@ -235,10 +235,13 @@ class SandboxAdmin:
         namespace: str | None = None,
         name: str | None = None,
         user: str | None = None,
+        lasting: float | None = None,
     ) -> int:
-        """Delay every matching request by `seconds` until `clear_latency()` or `clear_faults()`."""
+        """Delay every matching request by `seconds` until `clear_latency()` or `clear_faults()`, or for `lasting`
+        seconds of wall-clock time."""
         body: dict[str, Any] = {
             "seconds": seconds,
+            **({"lasting": lasting} if lasting is not None else {}),
             **_match(
                 verb=verb,
                 group=group,
@@ -409,9 +412,11 @@ class AsyncSandboxAdmin:
         namespace: str | None = None,
         name: str | None = None,
         user: str | None = None,
+        lasting: float | None = None,
     ) -> int:
         body: dict[str, Any] = {
             "seconds": seconds,
+            **({"lasting": lasting} if lasting is not None else {}),
             **_match(
                 verb=verb,
                 group=group,

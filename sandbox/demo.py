@@ -46,9 +46,9 @@ from sandbox.scenario import (
     settled,
 )
 from sandbox.server import DEFAULT_CRDS
-from sandbox.stack import Component, ProcessFailed, Stack
+from sandbox.stack import SYSTEM_NAMESPACE, Component, ProcessFailed, Stack
 from sandbox.testing import SandboxHandle, running_sandbox
-from shared.apiresource import NAMESPACES, ApiResource
+from shared.apiresource import LEASES, NAMESPACES, ApiResource
 from shared.kubetime import parse_time
 from shared.models import BlockReason, NotificationType, SkipReason
 from shared.runtime.client import ApiError, KubeClient
@@ -60,13 +60,16 @@ TEKTON_CRDS: Final = DEFAULT_CRDS[1]
 CRDS: Final = ApiResource(
     "apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", namespaced=False
 )
-# What the demo applies: our CRDs and the namespaces the processes use (RBAC and Deployments need a real cluster).
+# What the demo applies: our CRDs, the namespaces the processes use and their Leases, which they may not create
+# (RBAC and Deployments need a real cluster).
 APPLIED: Final = (
     (MANIFESTS / "crds", {"CustomResourceDefinition"}),
     (MANIFESTS / "common" / "namespace.yaml", {"Namespace"}),
     (MANIFESTS / "common" / "workflows.yaml", {"Namespace"}),
+    (MANIFESTS / "common" / "rbac-leader-election.yaml", {"Lease"}),
 )
-SERVED: Final = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES}
+SERVED: Final = {"CustomResourceDefinition": CRDS, "Namespace": NAMESPACES, "Lease": LEASES}
+DEPLOYMENTS: Final = ApiResource("apps", "v1", "Deployment", "deployments")
 RR_CRD: Final = MANIFESTS / "crds" / "remediationrequests.kubernaut.ai.yaml"
 
 Say = Callable[[str], None]
@@ -113,6 +116,23 @@ async def _established(kube: KubeClient, name: str, timeout: float = 10.0) -> No
         await asyncio.sleep(0.05)
 
 
+def orchestrator_deployment(env: dict[str, str]) -> KubeDict:
+    """The orchestrator's Deployment as a cluster would hold it, with the settings the demo runs it with: nothing
+    runs it here, it is where `kubectl kubernaut explain` reads the orchestrator's settings from."""
+    settings = [{"name": k, "value": v} for k, v in sorted(env.items()) if k.startswith("KUBERNAUT_ORCHESTRATOR_")]
+    container = {"name": "orchestrator", "image": "kubernaut-controlplane", "command": ["kubernaut-orchestrator"]}
+    labels = {"app.kubernetes.io/name": "kubernaut-orchestrator"}
+    return {
+        "apiVersion": DEPLOYMENTS.api_version,
+        "kind": DEPLOYMENTS.kind,
+        "metadata": {"name": "kubernaut-orchestrator", "namespace": SYSTEM_NAMESPACE, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [{**container, "env": settings}]}},
+        },
+    }
+
+
 @dataclass
 class System:
     """The sandbox, an admin client for it, and the three processes (started, ready, leading)."""
@@ -139,12 +159,16 @@ async def system(directory: Path, scenario: Scenario, say: Say = _say) -> AsyncI
             for path, kinds in APPLIED:
                 await apply(kube, [doc for doc in documents(path) if doc.get("kind") in kinds], say)
             orchestrator = stack.orchestrator(LEADER_ELECTION="true", **scenario.orchestrator)
-            executor = stack.executor(LEADER_ELECTION="true")
+            # The shipped overlays' allowlist: the demo's bundles are the example workflows'.
+            executor = stack.executor(
+                LEADER_ELECTION="true", ALLOWED_BUNDLES="registry.example.com/kubernaut/workflows/*"
+            )
             tekton = stack.tekton()
             for component in stack.components:
                 component.start()
             await asyncio.gather(*(asyncio.to_thread(c.wait_ready) for c in stack.components))
             await asyncio.gather(*(asyncio.to_thread(c.wait_leading) for c in (orchestrator, executor)))
+            await kube.create(DEPLOYMENTS, orchestrator_deployment(orchestrator.env))
             yield System(sandbox, kube, stack, orchestrator, executor, tekton)
         finally:
             stack.stop()
@@ -268,7 +292,24 @@ def blocking_metrics(samples: Samples) -> list[str]:
 
 
 # -- the demo ---------------------------------------------------------------------------------------------------
-async def demo(scenario_path: Path, say: Say = _say) -> int:
+async def _kept(running: System, scenario: Scenario, say: Say) -> None:
+    """--keep: everything stays up until Ctrl-C, for a look around with kubectl and kubectl kubernaut."""
+    say("Everything keeps running (Ctrl-C stops it). In another terminal:")
+    say(f"  export KUBECONFIG={running.sandbox.kubeconfig_path}")
+    say(f"  export PATH={Path(sys.executable).parent}:$PATH   # kubectl finds kubectl-kubernaut there")
+    say(f"  kubectl get rr -n {scenario.namespace}; kubectl kubernaut status -n {scenario.namespace}")
+    say(f"  kubectl kubernaut explain rr {scenario.requests[-1].name} -n {scenario.namespace}")
+    say("")
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:  # Ctrl-C: the way a kept demo ends; the result is the scenario's
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        say("stopping every process")
+
+
+async def demo(scenario_path: Path, say: Say = _say, *, keep: bool = False) -> int:
     started = time.monotonic()
     try:
         scenario = load_scenario(scenario_path)
@@ -303,15 +344,17 @@ async def demo(scenario_path: Path, say: Say = _say) -> int:
             notices = await notifications(running.kube, scenario.namespace)
             problems = check_requests(scenario, observed, notices)
             samples, metric_problems = await settled(running.samples, lambda s: check_metrics(scenario, s))
-        say("")
-        say(f"Summary after {observed.seconds:.1f} s of scenario:")
-        for line in summary(scenario, observed, notices, problems):
-            say(line)
-        say("")
-        say(f"Routing and blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_PREFIX}*):")
-        for line in blocking_metrics(samples):
-            say(line)
-        say("")
+            say("")
+            say(f"Summary after {observed.seconds:.1f} s of scenario:")
+            for line in summary(scenario, observed, notices, problems):
+                say(line)
+            say("")
+            say(f"Routing and blocking metrics scraped from the orchestrator's /metrics ({ORCHESTRATOR_PREFIX}*):")
+            for line in blocking_metrics(samples):
+                say(line)
+            say("")
+            if keep:
+                await _kept(running, scenario, say)
         problems += metric_problems
         took = time.monotonic() - started
         if problems:
@@ -342,7 +385,7 @@ def _shown(path: Path) -> str:
     return str(path)
 
 
-async def _interruptible(scenario_path: Path) -> int:
+async def _interruptible(scenario_path: Path, keep: bool = False) -> int:
     """The demo, cancelled (so every `finally` stops its processes) by the first SIGINT or SIGTERM."""
     task = asyncio.current_task()
     assert task is not None
@@ -357,7 +400,7 @@ async def _interruptible(scenario_path: Path) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, interrupt)
     try:
-        return await demo(scenario_path)
+        return await demo(scenario_path, keep=keep)
     except asyncio.CancelledError:
         if not interrupted.is_set():
             raise
@@ -368,10 +411,13 @@ async def _interruptible(scenario_path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", type=Path, default=SCENARIO, help=f"the scenario ({_shown(SCENARIO)})")
+    parser.add_argument(
+        "--keep", action="store_true", help="after the scenario, keep the sandbox and processes running until Ctrl-C"
+    )
     arguments = parser.parse_args(argv)
     configure_logging("console", "warning", process="demo")  # the table is the output; only trouble is logged
     try:
-        return asyncio.run(_interruptible(arguments.scenario))
+        return asyncio.run(_interruptible(arguments.scenario, arguments.keep))
     except KeyboardInterrupt:  # before the loop's handler was installed
         return 130
 

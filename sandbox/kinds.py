@@ -1,4 +1,5 @@
-"""The built-in kinds the controllers use: Namespace, Event (`v1` and `events.k8s.io/v1`), ServiceAccount, Lease.
+"""The built-in kinds the controllers use: Namespace, Event (`v1` and `events.k8s.io/v1`), ServiceAccount, Lease;
+and Deployment (stored as sent), where `kubectl kubernaut` reads the orchestrator's settings.
 
 Each strategy carries the rules of the real registry strategy that matter to a client: what create and update
 may set, the validations a controller can trip over (with the real wording) and the field selectors served.
@@ -288,6 +289,13 @@ class ServiceAccountStrategy(Strategy):
     )
 
 
+class DeploymentStrategy(Strategy):
+    """Deployments, stored as sent (no controller rolls them out): `kubectl kubernaut explain` reads the
+    orchestrator's settings from its Deployment's env, and the demo records that env in one."""
+
+    generation = True
+
+
 _META_FIELDS: Final = frozenset({"metadata.name", "metadata.namespace"})
 _EVENT_FIELDS: Final = _META_FIELDS | {
     "involvedObject.kind",
@@ -370,6 +378,20 @@ def builtin_resources() -> list[ResourceType]:
                 "reportingController",
                 "type",
             },
+        ),
+        ResourceType(
+            "apps",
+            "v1",
+            "Deployment",
+            "deployments",
+            "deployment",
+            namespaced=True,
+            strategy=DeploymentStrategy(),
+            storage="apps/deployments",
+            short_names=("deploy",),
+            categories=("all",),
+            subresources=("status",),
+            field_labels=_META_FIELDS,
         ),
         ResourceType(
             "coordination.k8s.io",

@@ -4,7 +4,8 @@ It talks to any API server through a kubeconfig (the sandbox, or a real cluster 
 own controller runtime. A PipelineRun says what should happen to it through parameters (which flow from a
 RemediationRequest's `spec.parameters` through the WorkflowExecution):
 
-  SIM_OUTCOME      Succeeded (default) | Failed | FailBeforeStart
+  SIM_OUTCOME      Succeeded (default) | Failed | FailBeforeStart | Hang (starts, never ends) |
+                   Ignore (never touched, as if Tekton were down)
   SIM_DURATION     seconds from start to end (default: the simulator's --duration)
   SIM_REASON       the Succeeded condition's reason when failing (Failed / CouldntGetPipeline by default)
   SIM_MESSAGE      its message (Tekton's "Tasks Completed: ..." summary by default)
@@ -13,8 +14,11 @@ RemediationRequest's `spec.parameters` through the WorkflowExecution):
 
 Lifecycle: a new run gets a start time, a Running condition and one TaskRun per started task; after SIM_DURATION
 (or at `spec.timeouts.pipeline`, whichever is first) it ends Succeeded or Failed, the failing TaskRun carrying the
-step's exit code. FailBeforeStart ends the run with no start time and no TaskRuns, like a bundle that cannot be
-resolved. Every step is derived from the run's current status plus timers, so a restarted simulator carries on.
+step's exit code. FailBeforeStart ends the run with no TaskRuns (childReferences) but with a start time, like a
+bundle that cannot be resolved: real Tekton sets `startTime` on its first reconcile, before it resolves the pipeline.
+A run whose `spec.status` is `Cancelled` ends at once as Tekton ends it: Succeeded False, reason `Cancelled`, its
+unfinished TaskRuns failed. Every step is derived from the run's current status plus timers, so a restarted
+simulator carries on.
 """
 
 from __future__ import annotations
@@ -110,17 +114,32 @@ class TektonSimulator:
             return Result.done()
         params = _params(run)
         outcome = params.get("SIM_OUTCOME", SUCCEEDED)
+        if outcome == "Ignore":
+            return Result.done()
         now = self._clock.now()
-        created = parse_time(run["metadata"]["creationTimestamp"]) if run["metadata"].get("creationTimestamp") else now
         status = section(run, "status")
+        if section(run, "spec").get("status") == "Cancelled":
+            await self._cancel(run, params, now)
+            return Result.done()
         if outcome == "FailBeforeStart":
-            due = created + timedelta(seconds=self._seconds(params))
+            if not status.get("startTime"):
+                await self._patch_run(
+                    run,
+                    {
+                        "startTime": format_time(now),
+                        "conditions": [self._condition("Unknown", "Started", "", now)],
+                    },
+                )
+                return Result.done()
+            due = parse_time(status["startTime"]) + timedelta(seconds=self._seconds(params))
             if now < due:
                 return Result.at(due)
             await self._finish_unstarted(run, params, now)
             return Result.done()
         if not status.get("startTime"):
             await self._start(run, params, now)
+            return Result.done()
+        if outcome == "Hang":
             return Result.done()
         started = parse_time(status["startTime"])
         due, timed_out = self._end_of(run, params, started)
@@ -219,6 +238,18 @@ class TektonSimulator:
             condition = self._condition("False", reason, message, at)
         await self._patch_run(run, {"completionTime": format_time(at), "conditions": [condition]})
         log.info("pipelinerun.finished", pipeline_run=object_key(run), succeeded=condition["status"])
+
+    async def _cancel(self, run: KubeDict, params: dict[str, str], now: datetime) -> None:
+        """Tekton's answer to `spec.status: Cancelled`: the run's unfinished TaskRuns and the run itself fail."""
+        name = run["metadata"]["name"]
+        children = section(run, "status").get("childReferences") or []
+        for child in children:
+            task = child.get("pipelineTaskName") if isinstance(child, dict) else None
+            if isinstance(task, str):
+                await self._end_task_run(run, task, "False", "TaskRunCancelled", now, step=None, exit_code=0)
+        condition = self._condition("False", "Cancelled", f'PipelineRun "{name}" was cancelled', now)
+        await self._patch_run(run, {"completionTime": format_time(now), "conditions": [condition]})
+        log.info("pipelinerun.cancelled", pipeline_run=object_key(run), outcome=params.get("SIM_OUTCOME", SUCCEEDED))
 
     async def _finish_unstarted(self, run: KubeDict, params: dict[str, str], now: datetime) -> None:
         condition = self._condition(

@@ -13,7 +13,7 @@ def as_utc(value: datetime) -> datetime:
 def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`; sub-second digits only when present (trailing zeros dropped)."""
     value = as_utc(value)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")  # %Y does not pad years before 1000
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"

@@ -113,15 +113,19 @@ def load_settings(cls: type[S], argv: list[str], prog: str) -> S:
         raise SettingsProblem(str(exc).replace("\n", " ")) from None
 
 
+def setting_names(cls: type[ControllerSettings], name: str) -> str:
+    """How a user sets field `name`: its environment variable and its flag."""
+    env = f"{cls.model_config.get('env_prefix', '')}{name}".upper()
+    return f"{env} (--{name.replace('_', '-')})"
+
+
 def _describe(cls: type[ControllerSettings], exc: ValidationError) -> str:
-    prefix = str(cls.model_config.get("env_prefix", ""))
     problems = []
     for error in exc.errors(include_url=False):
         if not error["loc"]:  # a check across several settings names them in its message
             problems.append(f"invalid settings: {error['msg']}")
             continue
-        name = str(error["loc"][0])
-        env = f"{prefix}{name}".upper()
-        flag = "--" + name.replace("_", "-")
-        problems.append(f"invalid setting {env} ({flag}) = {error['input']!r}: {error['msg']}")
+        problems.append(
+            f"invalid setting {setting_names(cls, str(error['loc'][0]))} = {error['input']!r}: {error['msg']}"
+        )
     return "; ".join(problems)

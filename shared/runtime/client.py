@@ -9,6 +9,7 @@ decoded with orjson; objects stay plain dicts.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +31,11 @@ MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
+RESPONSE_TIMEOUT = "ResponseTimeout"  # the reason of an ApiError for a stream whose response never started
+# TCP keepalive on a stream's connection: probes after 30 s of silence, every 10 s, 3 unanswered -> the kernel
+# closes it. A half-open connection (a peer gone without FIN or RST) then fails in about a minute instead of
+# the Linux default of over two hours; client-go's dialer keeps alive every 30 s too.
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
 
 
 class ApiError(Exception):
@@ -205,14 +211,31 @@ class KubeClient:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, *, query: dict[str, Any] | None = None, connect_timeout: float = 10.0
+        self,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        connect_timeout: float = 10.0,
+        response_timeout: float = 30.0,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """An open streaming response (a watch) whose status is already checked; closed on exit."""
+        """An open streaming response (a watch) whose status is already checked; closed on exit.
+
+        The status line and headers must arrive within `response_timeout` seconds (an ApiError with status 0 and
+        reason RESPONSE_TIMEOUT otherwise; a server that accepted the connection and never answers would hang the
+        caller for good). The body has no client timeout: the caller guards its own inactivity. The connection
+        gets TCP keepalive, so a peer that vanished is noticed even while the stream is legitimately quiet."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=None)
-        response = await self._send(
-            "GET", path, query=query, body=None, content_type="application/json", timeout=timeout
-        )
         try:
+            async with asyncio.timeout(response_timeout):
+                response = await self._send(
+                    "GET", path, query=query, body=None, content_type="application/json", timeout=timeout
+                )
+        except TimeoutError as exc:
+            raise ApiError(
+                0, RESPONSE_TIMEOUT, f"GET {path}: no response within {response_timeout:g} s (headers never came)"
+            ) from exc
+        try:
+            _keep_alive(response)
             if not 200 <= response.status < 300:
                 raise error_from_response(response.status, await response.read(), response.headers)
             yield response
@@ -294,6 +317,26 @@ class KubeClient:
                 raise
         meta = obj["metadata"]
         return await self.get(resource, meta.get("namespace"), meta["name"]), False
+
+
+def _keep_alive(response: aiohttp.ClientResponse) -> None:
+    """Turn TCP keepalive on for the connection under `response` (the connector has no public option for it)."""
+    connection = response.connection
+    transport = connection.transport if connection is not None else None
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for option, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+        ):
+            if hasattr(socket, option):  # Linux names; other systems keep their defaults
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+    except OSError:
+        pass  # the connection is already gone: reading it will say so
 
 
 async def retry_on_conflict(

@@ -54,11 +54,12 @@ class ManualClock:
     def __init__(self, start: datetime | None = None) -> None:
         self._start = start or datetime(2026, 1, 1, tzinfo=UTC)
         self._elapsed = 0.0
+        self._wall_offset = 0.0
         self._timers: list[tuple[float, int, _ManualTimer, Callable[[], None]]] = []
         self._seq = itertools.count()
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self._elapsed)
+        return self._start + timedelta(seconds=self._elapsed + self._wall_offset)
 
     def monotonic(self) -> float:
         return self._elapsed
@@ -76,6 +77,10 @@ class ManualClock:
             if not timer.cancelled:
                 callback()
         self._elapsed = target
+
+    def step_wall(self, seconds: float) -> None:
+        """Step the wall clock alone (an NTP correction, a resumed VM): monotonic time and timers stay put."""
+        self._wall_offset += seconds
 
     def pending_timers(self) -> int:
         return sum(1 for _, _, timer, _ in self._timers if not timer.cancelled)

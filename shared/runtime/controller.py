@@ -99,6 +99,13 @@ class Controller:
             task.add_done_callback(self._tasks.discard)
         log.info("controller.started", controller=self.name, workers=self._workers)
 
+    def halt(self) -> None:
+        """Cancel every worker now, without yielding to the event loop: when leadership is lost, no reconcile may
+        start another request, not even in the loop iteration a `stop()` would need to begin. `stop()` then waits."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+
     async def stop(self, *, graceful: bool = True, timeout: float = 8.0) -> None:
         """Stop the workers. Graceful: let each finish the key in hand (up to `timeout`), then cancel the rest."""
         if not self._tasks:

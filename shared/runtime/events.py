@@ -6,12 +6,16 @@
 - Repeats of the same (object, type, reason, message) within ten minutes patch `count` and `lastTimestamp` of the
   first Event instead of creating new ones.
 - A per-object token bucket (burst 25, one more every 5 minutes) stops a hot loop from flooding the API.
+- The Event's name is `<object>.<hex nanoseconds>`, as client-go names it; for an object name too long for that
+  (over 236 characters) the object part is cut and a hash of the whole name appended, so the name stays unique per
+  object, a valid DNS subdomain, and within 253 characters (issue 17.7: such Events were refused with 422).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +33,21 @@ log = structlog.get_logger("kubernaut.events")
 
 EventType = Literal["Normal", "Warning"]
 KubeDict = dict[str, Any]
+NAME_MAX = 253  # an Event's name is a DNS subdomain
+NAME_HASH_CHARS = 16
+
+
+def event_name(object_name: str, stamp_ns: int) -> str:
+    """The name of a new Event about `object_name` (a DNS subdomain): `<object>.<hex stamp>` when that fits, else
+    the object name cut short, `-`, and the first 16 hex of its sha256, then the stamp."""
+    suffix = f".{stamp_ns:x}"
+    if len(object_name) + len(suffix) <= NAME_MAX:
+        return object_name + suffix
+    digest = hashlib.sha256(object_name.encode()).hexdigest()[:NAME_HASH_CHARS]
+    keep = NAME_MAX - len(suffix) - len(digest) - 1
+    # A cut may end on '.' or '-'; neither may precede the '-' (a label must end alphanumeric).
+    prefix = object_name[:keep].rstrip(".-")
+    return f"{prefix}-{digest}{suffix}" if prefix else f"{digest}{suffix}"
 
 
 @dataclass
@@ -163,7 +182,10 @@ class EventRecorder:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {"name": f"{reference.get('name', 'object')}.{time.time_ns():x}", "namespace": namespace},
+            "metadata": {
+                "name": event_name(str(reference.get("name") or "object"), time.time_ns()),
+                "namespace": namespace,
+            },
             "involvedObject": reference,
             "reason": reason,
             "message": message,

@@ -7,7 +7,10 @@
 - Connection errors, 429 and 5xx back off (0.8 s doubling to 30 s, jittered, reset after 2 healthy minutes),
   honouring Retry-After.
 - A stream with no event and no bookmark for `inactivity_timeout` seconds is abandoned and re-opened: a stalled
-  TCP connection would otherwise hang forever, since no client timeout applies to a watch.
+  TCP connection would otherwise hang forever, since no client timeout applies to a watch's body. A watch whose
+  response does not start within `response_timeout` seconds (a server that accepted and never answers, a
+  half-open connection) is abandoned too, with backoff. Both log `informer.watch_stalled` and count a watch restart
+  with reason `inactivity`; the next watch resumes from the last version seen (a 410 then relists).
 - Lines are split by us and decoded with orjson, so lines of any length work. resourceVersion is opaque.
 """
 
@@ -25,7 +28,7 @@ import structlog
 
 from shared.apiresource import ApiResource
 from shared.backoff import Backoff
-from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.client import RESPONSE_TIMEOUT, ApiError, KubeClient
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.store import Indexer, IndexFunc, KubeDict, ReadOnlyStore, decode, object_key
@@ -35,6 +38,10 @@ log = structlog.get_logger("kubernaut.informer")
 Transform = Callable[[KubeDict], KubeDict]
 RELIST_BACKOFF = Backoff(timedelta(seconds=0.8), timedelta(seconds=30), 2.0, jitter_percent=50)
 HEALTHY_RESET = 120.0  # seconds without a failure after which the backoff starts over
+# A watch's response (status line, headers) must start within this: a real API server answers at once, or within
+# about 3 s when it waits for a resourceVersion it has not seen yet (then 504); 30 s leaves room for a server under
+# load (API priority and fairness may queue the request) while a hung one costs at most half a minute of blindness.
+WATCH_RESPONSE_TIMEOUT = 30.0
 MIN_WATCH_SECONDS = 1.0  # a watch that ends sooner without any event counts as a failure (no hot loop)
 
 
@@ -73,6 +80,7 @@ class Informer:
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
         inactivity_timeout: float = 70.0,
+        response_timeout: float = WATCH_RESPONSE_TIMEOUT,
         watch_timeout: tuple[int, int] = (300, 600),
         page_size: int = 500,
         backoff: Backoff = RELIST_BACKOFF,
@@ -85,6 +93,7 @@ class Informer:
         self._metrics = metrics
         self._clock = clock or RealClock()
         self.inactivity_timeout = inactivity_timeout
+        self.response_timeout = response_timeout
         self.watch_timeout = watch_timeout
         self.page_size = page_size
         self.backoff = backoff
@@ -193,6 +202,12 @@ class _Reflector:
                 need_list = True
                 await self._failed("expired", gone=True)
             except ApiError as error:
+                if error.reason == RESPONSE_TIMEOUT:
+                    self._log.warning(
+                        "informer.watch_stalled", seconds=self._informer.response_timeout, waiting="response"
+                    )
+                    await self._failed("inactivity")
+                    continue
                 need_list = need_list or error.gone
                 self._log.warning(
                     "informer.request_failed", status=error.status, reason=error.reason, error=error.message
@@ -288,14 +303,16 @@ class _Reflector:
         }
         started = informer._clock.monotonic()
         events = 0
-        async with informer._client.stream(self._path, query=query) as response:
+        async with informer._client.stream(
+            self._path, query=query, response_timeout=informer.response_timeout
+        ) as response:
             buffer = bytearray()
             while True:
                 try:
                     async with asyncio.timeout(informer.inactivity_timeout):
                         chunk = await response.content.readany()
                 except TimeoutError:
-                    self._log.warning("informer.watch_stalled", seconds=informer.inactivity_timeout)
+                    self._log.warning("informer.watch_stalled", seconds=informer.inactivity_timeout, waiting="events")
                     informer._count("informer_watch_restarts", "inactivity")
                     return
                 if not chunk:

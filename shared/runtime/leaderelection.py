@@ -4,6 +4,15 @@ A candidate takes the Lease when it is free, released, or expired; the leader re
 gives up leadership if it cannot renew within `renew_deadline`. Expiry is judged on this process's monotonic clock
 from the moment it last saw the Lease change, never by comparing the holder's timestamps with our wall clock (clocks
 of two nodes disagree). On graceful shutdown the leader releases the Lease so a standby takes over at once.
+
+Two leaders must never reconcile at once (issue 18.1). A standby counts a Lease as expired `lease_duration` after it
+*saw* the last renewal, which is after that renewal's request was *sent*. So the leader keeps, on its monotonic
+clock, the moment it started the last attempt that succeeded, and leads only until that moment + `renew_deadline`:
+an attempt still in flight then (a slow GET or PUT) is cancelled, never awaited past the deadline, and leadership
+ends at once (controllers cancelled before anything else runs). That leaves `lease_duration - renew_deadline`
+(5 s by default) between the last moment this process may start a write and the first moment another may lead.
+client-go bounds its renewals the same way (a context with the renew deadline around the retry loop); it measures
+from the start of each renew round, we from the start of the last successful attempt, which is stricter.
 """
 
 from __future__ import annotations
@@ -75,7 +84,8 @@ class LeaderElector:
         # the Lease held, making the standby wait a whole lease duration.
         self._lease_lock = asyncio.Lock()
         self._released = False
-        self._timeout = aiohttp.ClientTimeout(total=max(retry_period * 2, 1.0), sock_connect=retry_period)
+        # Each request alone is bounded too (the release, and a campaign's attempts); `run()` bounds renewals tighter.
+        self._timeout = aiohttp.ClientTimeout(total=renew_deadline, sock_connect=retry_period)
         self._log = log.bind(lease=f"{namespace}/{name}", identity=self.identity)
         self._set_gauge(0)
 
@@ -87,25 +97,51 @@ class LeaderElector:
         """Campaign, lead, and campaign again after losing the lease, until cancelled or released."""
         while not self._released:
             while True:
-                if await self.try_acquire_or_renew():
-                    break
+                started = self._clock.monotonic()
+                if await self._attempt_within(self.renew_deadline):
+                    took = self._clock.monotonic() - started
+                    if took <= self.renew_deadline - self.retry_period:
+                        break
+                    # Held, but too slowly to lead for even one retry period: starting the controllers only to
+                    # cancel them at once helps no one. The next attempt renews; leading starts on a quick one.
+                    self._log.info("leader.acquired_too_slowly", seconds=round(took, 3))
                 if self._released:
                     return
                 await asyncio.sleep(self.retry_period)
+            # The write landed after `started`; a standby's view of it, after that: counting from here is safe.
+            renewed_at = started
             await self._transition(True)
-            last_renewed = self._clock.monotonic()
             while True:
-                await asyncio.sleep(self.retry_period)
+                deadline = renewed_at + self.renew_deadline
+                await asyncio.sleep(max(0.0, min(self.retry_period, deadline - self._clock.monotonic())))
                 if self._released:
                     return
-                if await self.try_acquire_or_renew():
-                    last_renewed = self._clock.monotonic()
-                elif self._clock.monotonic() - last_renewed >= self.renew_deadline:
+                started = self._clock.monotonic()
+                if started < deadline and await self._attempt_within(deadline - started):
+                    renewed_at = started
+                    continue
+                # Someone else holds the Lease (edited by hand, or our clock ran slow): they lead now, so stop at
+                # once instead of retrying until the deadline.
+                taken = self._holder() not in ("", self.identity)
+                if taken or self._clock.monotonic() >= deadline:
                     self._log.warning(
-                        "leader.lost", seconds_since_renewal=round(self._clock.monotonic() - last_renewed, 3)
+                        "leader.lost",
+                        reason="taken" if taken else "deadline",
+                        holder=self._holder() or None,
+                        seconds_since_renewal=round(self._clock.monotonic() - renewed_at, 3),
+                        renew_deadline=self.renew_deadline,
                     )
                     break
             await self._transition(False)
+
+    async def _attempt_within(self, seconds: float) -> bool:
+        """`try_acquire_or_renew`, cancelled (in-flight request and all) if it takes longer than `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                return await self.try_acquire_or_renew()
+        except TimeoutError:
+            self._log.info("leader.attempt_timed_out", seconds=round(seconds, 3))
+            return False
 
     async def try_acquire_or_renew(self) -> bool:
         """One attempt to take or keep the lease; False when someone else holds it or the API is unreachable, and
@@ -170,6 +206,10 @@ class LeaderElector:
             self._log.info("leader.acquired", previous=holder or None, transitions=desired["leaseTransitions"])
         self._observe(updated)
         return True
+
+    def _holder(self) -> str:
+        """The holder of the Lease as last seen ("" if none or not seen yet)."""
+        return str((self._observed or {}).get("holderIdentity") or "")
 
     def _observe(self, lease: dict[str, Any]) -> None:
         self._observed = lease.get("spec") or {}

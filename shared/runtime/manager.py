@@ -26,9 +26,9 @@ from shared.runtime.informer import Informer
 from shared.runtime.leaderelection import LeaderElector
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import RuntimeMetrics
-from shared.runtime.server import ProbeServer
+from shared.runtime.server import PortUnavailable, ProbeServer
 from shared.runtime.workqueue import WorkQueue
-from shared.settings import ControllerSettings, SettingsProblem, load_settings
+from shared.settings import ControllerSettings, SettingsProblem, load_settings, setting_names
 
 log = structlog.get_logger("kubernaut.manager")
 
@@ -47,7 +47,9 @@ class Manager:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
         lease_name: str | None = None,
+        lease_timings: tuple[float, float, float] | None = None,
     ) -> None:
+        """`lease_timings`: (lease_duration, renew_deadline, retry_period) seconds; default client-go's 15/10/2."""
         self.client = client
         self.settings = settings
         self.component = component
@@ -64,6 +66,7 @@ class Manager:
         self.informers: list[Informer] = []
         self.controllers: list[Controller] = []
         self.elector: LeaderElector | None = None
+        lease_duration, renew_deadline, retry_period = lease_timings or (15.0, 10.0, 2.0)
         if settings.leader_election_enabled():
             self.elector = LeaderElector(
                 client,
@@ -71,6 +74,9 @@ class Manager:
                 name=lease_name or str(getattr(settings, "lease_name", component)),
                 clock=self.clock,
                 metrics=self.metrics,
+                lease_duration=lease_duration,
+                renew_deadline=renew_deadline,
+                retry_period=retry_period,
                 on_started_leading=self._start_controllers,
                 on_stopped_leading=self._stop_controllers_now,
             )
@@ -158,7 +164,10 @@ class Manager:
             controller.start()
 
     async def _stop_controllers_now(self) -> None:
-        # Leadership lost: another replica may already be writing, so stop at once rather than finish.
+        # Leadership lost: another replica may lead soon, so stop at once rather than finish. Every worker is
+        # cancelled before this yields (gather would let a worker run one more step first), then awaited.
+        for controller in self.controllers:
+            controller.halt()
         await asyncio.gather(*(c.stop(graceful=False) for c in self.controllers))
 
     async def _shutdown(self, background: list[asyncio.Task[Any]]) -> None:
@@ -207,6 +216,10 @@ async def _serve(prog: str, settings: S, setup: Callable[[Manager, S], object], 
         manager = Manager(client, settings, component=prog, metrics_prefix=metrics_prefix)
         setup(manager, settings)
         await manager.run(stop)
+    except PortUnavailable as error:  # a busy port is a setting to change, not a crash: one line, no traceback
+        named = " / ".join(setting_names(type(settings), name) for name in error.settings)
+        print(f"{prog}: cannot listen on {error.address}:{error.port} set by {named}: {error.reason}", file=sys.stderr)
+        return 1
     finally:
         await client.close()
     return 0

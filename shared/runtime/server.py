@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 from aiohttp import web
@@ -17,6 +18,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from shared.runtime.clock import Clock, RealClock
 
 ReadinessCheck = Callable[[], bool]
+
+
+class PortUnavailable(Exception):
+    """A port could not be listened on (in use, not permitted, no such address); `settings` names the settings
+    that chose it (`health_port`, `metrics_port`, or both when they share a port)."""
+
+    def __init__(self, settings: list[str], address: str, port: int, error: OSError) -> None:
+        self.settings = settings
+        self.address = address
+        self.port = port
+        # asyncio's message repeats the address; the errno's own words are enough beside ours
+        self.reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        super().__init__(f"cannot listen on {address}:{port} ({', '.join(settings)}): {self.reason}")
 
 
 class ProbeServer:
@@ -55,7 +69,15 @@ class ProbeServer:
         await self._runner.setup()
         # Both ports serve every path: simple, and a probe pointed at the metrics port still works.
         for port in dict.fromkeys(self._ports):
-            await web.TCPSite(self._runner, self._bind, port, reuse_address=True).start()
+            try:
+                await web.TCPSite(self._runner, self._bind, port, reuse_address=True).start()
+            except OSError as error:
+                await self._runner.cleanup()
+                self._runner = None
+                chosen_by = [
+                    name for name, p in zip(("health_port", "metrics_port"), self._ports, strict=True) if p == port
+                ]
+                raise PortUnavailable(chosen_by, self._bind, port, error) from error
         self.bound_ports = [address[1] for address in self._runner.addresses]
         self._ticker = asyncio.create_task(self._tick(), name="loop-ticker")
 

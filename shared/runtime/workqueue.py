@@ -3,8 +3,11 @@
 - A queued key is held once, however often it is added (the *dirty* set).
 - A key is never handed to two workers at once (the *processing* set); a key added while it is being processed is
   handed out again after `done()`.
-- `add_after` / `add_at` go through one heap of deadlines with one timer armed for the earliest: no task per key,
+- `add_after` / `add_at` go through heaps of deadlines with one timer armed for the earliest: no task per key,
   no polling. Re-adding a waiting key keeps the earliest deadline. A key is never handed out before its deadline.
+- A relative delay (`add_after`: retries, requeues) runs on the monotonic clock, so a wall-clock step (NTP, a VM
+  resumed) neither stretches a 0.5 s retry to a minute nor fires it early; only an absolute time (`add_at`, for
+  `blockedUntil`) follows the wall clock, since that is what it names.
 - `add_rate_limited` waits per key: 5 ms doubling to 1000 s, until `forget`.
 - `add(key, urgent=True)` queues a key ahead of the others (a queued key moves up), for work that must not wait
   behind a burst: progress of something already running before new work (controller-runtime's priority queue, in
@@ -18,6 +21,7 @@ import heapq
 import itertools
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.runtime.clock import Clock, RealClock, Timer
 from shared.runtime.metrics import RuntimeMetrics
@@ -69,12 +73,14 @@ class WorkQueue:
         self._getters: deque[asyncio.Future[None]] = deque()
         self._shutting_down = False
         self._drained = asyncio.Event()
-        # Delaying part: key -> deadline (wall clock), and a heap that may hold stale entries.
-        self._waiting: dict[str, datetime] = {}
-        self._heap: list[tuple[datetime, int, str]] = []
+        # Delaying part: key -> its one deadline, on the monotonic clock (a float) or the wall clock (a datetime),
+        # and a heap per clock that may hold stale entries.
+        self._waiting: dict[str, float | datetime] = {}
+        self._monotonic_heap: list[tuple[float, int, str]] = []
+        self._wall_heap: list[tuple[datetime, int, str]] = []
         self._seq = itertools.count()
         self._timer: Timer | None = None
-        self._timer_deadline: datetime | None = None
+        self._timer_due: float | None = None  # monotonic time the armed timer fires
         # Bookkeeping for metrics: when a key was queued and when its processing started (monotonic).
         self._queued_at: dict[str, float] = {}
         self._started_at: dict[str, float] = {}
@@ -170,56 +176,81 @@ class WorkQueue:
 
     # -- the delaying part ----------------------------------------------------------------------------------
     def add_after(self, key: str, delay: float) -> None:
-        """Queue `key` after `delay` seconds (at once if delay <= 0)."""
-        self._add_deadline(key, self._clock.now() + timedelta(seconds=delay))
+        """Queue `key` after `delay` seconds of monotonic time (at once if delay <= 0)."""
+        if delay <= 0:
+            self._add_deadline(key, self._clock.monotonic())
+        else:
+            self._add_deadline(key, self._clock.monotonic() + delay)
 
     def add_at(self, key: str, when: datetime) -> None:
         """Queue `key` when the wall clock reaches `when`, never earlier. The earliest of several deadlines wins."""
         self._add_deadline(key, when)
 
-    def _add_deadline(self, key: str, deadline: datetime) -> None:
+    def _remaining(self, deadline: float | datetime) -> float:
+        """Seconds from now until `deadline`, on the clock it belongs to."""
+        if isinstance(deadline, datetime):
+            return (deadline - self._clock.now()).total_seconds()
+        return deadline - self._clock.monotonic()
+
+    def _add_deadline(self, key: str, deadline: float | datetime) -> None:
         if self._shutting_down:
             return
-        if deadline <= self._clock.now():
+        remaining = self._remaining(deadline)
+        if remaining <= 0:
             self.add(key)
             return
         current = self._waiting.get(key)
-        if current is not None and current <= deadline:
+        if current is not None and self._remaining(current) <= remaining:
             return
         self._waiting[key] = deadline
-        heapq.heappush(self._heap, (deadline, next(self._seq), key))
-        if self._timer_deadline is None or deadline < self._timer_deadline:
-            self._arm(deadline)
+        if isinstance(deadline, datetime):
+            heapq.heappush(self._wall_heap, (deadline, next(self._seq), key))
+        else:
+            heapq.heappush(self._monotonic_heap, (deadline, next(self._seq), key))
+        due = self._clock.monotonic() + remaining
+        if self._timer_due is None or due < self._timer_due:
+            self._arm(remaining)
 
-    def _arm(self, deadline: datetime) -> None:
+    def _arm(self, remaining: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_deadline = deadline
-        self._timer = self._clock.call_later((deadline - self._clock.now()).total_seconds(), self._fire)
+        self._timer_due = self._clock.monotonic() + remaining
+        self._timer = self._clock.call_later(remaining, self._fire)
 
     def _fire(self) -> None:
         self._timer = None
-        self._timer_deadline = None
-        now = self._clock.now()
-        while self._heap:
-            deadline, _, key = self._heap[0]
+        self._timer_due = None
+        next_remaining = min(self._release_due(self._monotonic_heap), self._release_due(self._wall_heap))
+        if next_remaining != float("inf"):
+            # Not due yet on its own clock (the loop's timer may fire a hair early, the wall clock may have stepped
+            # back): re-arm, never hand out early.
+            self._arm(next_remaining)
+
+    def _release_due(self, heap: list[tuple[Any, int, str]]) -> float:
+        """Queue every key of `heap` whose deadline has come; the seconds until the next one (inf if none)."""
+        while heap:
+            deadline, _, key = heap[0]
             if self._waiting.get(key) != deadline:
-                heapq.heappop(self._heap)  # stale: superseded by an earlier deadline or already fired
+                heapq.heappop(heap)  # stale: superseded by an earlier deadline or already fired
                 continue
-            if deadline > now:
-                # Not due yet by the wall clock (the loop's timer may fire a hair early): re-arm, never hand out early.
-                self._arm(deadline)
-                return
-            heapq.heappop(self._heap)
+            remaining = self._remaining(deadline)
+            if remaining > 0:
+                return remaining
+            heapq.heappop(heap)
             del self._waiting[key]
             self.add(key)
+        return float("inf")
 
     def waiting(self) -> int:
         """Keys waiting for a deadline."""
         return len(self._waiting)
 
     def deadline_of(self, key: str) -> datetime | None:
-        return self._waiting.get(key)
+        """When `key` is due, on the wall clock (a relative delay's deadline as the wall clock reads now)."""
+        deadline = self._waiting.get(key)
+        if deadline is None or isinstance(deadline, datetime):
+            return deadline
+        return self._clock.now() + timedelta(seconds=deadline - self._clock.monotonic())
 
     # -- rate limiting --------------------------------------------------------------------------------------
     def add_rate_limited(self, key: str) -> None:
@@ -244,9 +275,10 @@ class WorkQueue:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-            self._timer_deadline = None
+            self._timer_due = None
         self._waiting.clear()
-        self._heap.clear()
+        self._monotonic_heap.clear()
+        self._wall_heap.clear()
         if not self._processing:
             self._drained.set()
         for getter in self._getters:

@@ -18,11 +18,20 @@ from typing import Any
 
 import orjson
 
+from executor.pipelinerun import pipeline_run_name
 from sandbox.client import AsyncSandboxAdmin
-from sandbox.stack import USERS, Component
+from sandbox.stack import EXECUTION_NAMESPACE, USERS, Component
+from shared.models import PipelineRun
+from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.informer import WATCH_RESPONSE_TIMEOUT
+from shared.target import canonical_target
+from tests.chaos.plan import INVALID_SPEC, LoadPlan
 from tests.chaos.system import System
 
+PR = PipelineRun.RESOURCE
+
 CONTROLLER_USERS = (USERS["orchestrator"], USERS["executor"])
+STALLED_RESPONSE = WATCH_RESPONSE_TIMEOUT * 1.5  # how long a stalled watch would wait for headers: past the bound
 REQUEST_FAULTS = (
     "watch-drops",
     "watch-410",
@@ -32,8 +41,14 @@ REQUEST_FAULTS = (
     "lost-create-answers",
     "hung-watches",
     "latency",
+    "lease-latency",
+    "header-stalls",
 )
 SERVER_FAULTS = ("api-restart", "api-down")
+# Someone else's PipelineRun at a target's lock name (issue 18 item 5): the executor must never touch it.
+FOREIGN_FAULTS = ("foreign-run",)
+INTRUDER = "chaos-intruder"  # the user creating it; invariants allow it to write PipelineRuns, nobody else
+FOREIGN_LABELS = {"app.kubernetes.io/managed-by": INTRUDER}
 PROCESS_FAULTS = (
     "kill-random",
     "kill-orchestrator-leader",
@@ -42,7 +57,7 @@ PROCESS_FAULTS = (
     "terminate-executor-leader",
     "kill-tekton",
 )
-ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *PROCESS_FAULTS)
+ALL_FAULTS = (*REQUEST_FAULTS, *SERVER_FAULTS, *FOREIGN_FAULTS, *PROCESS_FAULTS)
 
 
 @dataclass
@@ -74,8 +89,12 @@ class Shutdown:
 
 
 class FaultInjector:
-    def __init__(self, system: System, rng: random.Random, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, system: System, rng: random.Random, log: Callable[[str], None], plan: LoadPlan | None = None
+    ) -> None:
         self.system = system
+        self.plan = plan  # the load's, for faults aimed at a target about to be remediated
+        self._began = time.monotonic()  # when the load began (play() starts with it)
         self.admin: AsyncSandboxAdmin = system.sandbox.admin.aio
         self.rng = rng
         self.say = log
@@ -92,6 +111,8 @@ class FaultInjector:
             "lost-create-answers": self._lost_create_answers,
             "hung-watches": self._hung_watches,
             "latency": self._latency,
+            "lease-latency": self._lease_latency,
+            "header-stalls": self._header_stalls,
             "api-restart": self._api_restart,
             "api-down": self._api_down,
             "kill-random": self._kill_random,
@@ -100,6 +121,7 @@ class FaultInjector:
             "terminate-orchestrator-leader": lambda r: self._terminate_leader(r, "orchestrator"),
             "terminate-executor-leader": lambda r: self._terminate_leader(r, "executor"),
             "kill-tekton": self._kill_tekton,
+            "foreign-run": self._foreign_run,
         }
 
     # -- the schedule ---------------------------------------------------------------------------------------
@@ -107,7 +129,8 @@ class FaultInjector:
         """The `solo` kinds one at a time in a seeded order; then overlapping faults (the other kinds first) until
         `duration` has passed and each kind has been injected: API faults every few seconds, process faults every
         15-40 s (a leader change every few seconds would leave no steady state to judge)."""
-        deadline = time.monotonic() + duration
+        self._began = time.monotonic()
+        deadline = self._began + duration
         alone = [kind for kind in kinds if kind in solo]
         self.rng.shuffle(alone)
         for kind in alone:
@@ -229,6 +252,28 @@ class FaultInjector:
         await asyncio.sleep(seconds)
         await self.admin.clear_latency()
 
+    async def _lease_latency(self, record: FaultRecord) -> None:
+        """The two-leader window (issue 18.1): one kind's Lease requests turn slow, renewals near or past the renew
+        deadline (10 s) - the leader must stop before its standby can count the Lease as expired, whoever of the
+        two leads next. Both replicas of a kind share a user, so both are slowed."""
+        kind = self.rng.choice(("orchestrator", "executor"))
+        get, update = self.rng.choice((0.5, 1.5, 3.0)), self.rng.choice((3.0, 6.0, 9.0))
+        seconds = round(self.rng.uniform(12.0, 20.0), 1)
+        record.detail.update(kind=kind, get=get, update=update, seconds=seconds)
+        user = USERS[kind]
+        await self.admin.add_latency(get, verb="get", resource="leases", user=user, lasting=seconds)
+        await self.admin.add_latency(update, verb="update", resource="leases", user=user, lasting=seconds)
+        await asyncio.sleep(seconds)
+
+    async def _header_stalls(self, record: FaultRecord) -> None:
+        """Watches whose response never starts (issue 18.2): one controller's watches are dropped and its re-watches
+        get no headers; it must give up after its 30 s response timeout and watch again."""
+        user, lasting = self._victim(), round(self.rng.uniform(2.0, 4.0), 1)
+        record.detail.update(user=user.rsplit(":", 1)[-1], seconds=lasting)
+        await self.admin.add_latency(STALLED_RESPONSE, verb="watch", user=user, lasting=lasting)
+        record.detail["dropped"] = await self.admin.drop_watches()
+        await asyncio.sleep(WATCH_RESPONSE_TIMEOUT + lasting + 1.0)  # until the stalled re-watches have been given up
+
     async def _api_restart(self, record: FaultRecord) -> None:
         await self.admin.restart()
 
@@ -237,6 +282,51 @@ class FaultInjector:
         record.detail["seconds"] = seconds
         await self.admin.down(seconds)
         await asyncio.sleep(seconds)
+
+    def _next_target(self) -> str:
+        """The target of a request the load creates in the next few seconds (so an execution meets the fault),
+        else any target of the load."""
+        if self.plan is None or not self.plan.requests:
+            raise RuntimeError("no load plan to aim at")
+        now = time.monotonic() - self._began
+        soon = [p for p in self.plan.requests if now + 0.3 < p.at < now + 3.0 and p.outcome is not INVALID_SPEC]
+        planned = self.rng.choice(soon or self.plan.requests)
+        return canonical_target(*planned.signal.target)
+
+    async def _foreign_run(self, record: FaultRecord) -> None:
+        """A PipelineRun that the executor did not create, at the lock name of a target of the load, for a few
+        seconds: an execution on that target meanwhile fails (Unknown, nothing ran) and the run is left alone. Its
+        SIM_OUTCOME keeps the Tekton simulator off it too, so any change to it is the executor's doing."""
+        target, seconds = self._next_target(), round(self.rng.uniform(3.0, 8.0), 1)
+        name = pipeline_run_name(target)
+        record.detail.update(target=target, run=name, seconds=seconds)
+        client = await KubeClient.connect(self.system.sandbox.kubeconfig_for(INTRUDER), user_agent=INTRUDER)
+        try:
+            body = {
+                "apiVersion": PR.api_version,
+                "kind": PR.kind,
+                "metadata": {"name": name, "namespace": EXECUTION_NAMESPACE, "labels": FOREIGN_LABELS},
+                "spec": {"params": [{"name": "SIM_OUTCOME", "value": "Ignore"}]},
+            }
+            try:
+                created = await client.create(PR, body)
+            except ApiError as error:
+                if not error.already_exists:
+                    raise
+                record.detail["placed"] = False  # the lock is held by one of ours right now: nothing to test
+                return
+            record.detail["placed"] = True
+            await asyncio.sleep(seconds)
+            now = await client.get(PR, EXECUTION_NAMESPACE, name)
+            meta, before = now["metadata"], created["metadata"]
+            record.detail["untouched"] = (
+                meta.get("uid") == before.get("uid")
+                and meta.get("resourceVersion") == before.get("resourceVersion")
+                and not meta.get("deletionTimestamp")
+            )
+            await client.delete(PR, EXECUTION_NAMESPACE, name, uid=meta.get("uid"))
+        finally:
+            await client.close()
 
     # -- process faults -------------------------------------------------------------------------------------
     async def _kill_random(self, record: FaultRecord) -> None:

@@ -18,9 +18,9 @@ from sandbox.audit import AuditRecord
 from sandbox.stack import USERS
 from shared.duration import parse_duration
 from shared.kubetime import parse_time
-from tests.chaos.faults import FaultRecord, Shutdown
+from tests.chaos.faults import FOREIGN_LABELS, INTRUDER, FaultRecord, Shutdown
 from tests.chaos.load import Created
-from tests.chaos.plan import INVALID_SPEC, SUCCEEDED, LoadPlan, Planned
+from tests.chaos.plan import INVALID_SPEC, NEVER_STARTS, SUCCEEDED, LoadPlan, Planned
 from tests.chaos.recorder import Change, Recorder
 from tests.chaos.system import ORCHESTRATOR_SETTINGS, Exit, Histogram
 
@@ -77,6 +77,9 @@ class Evidence:
     exits: list[Exit]
     stop_codes: dict[str, int]
     restarts: dict[str, int]  # component -> starts the harness asked for
+    logs: dict[str, str] = field(default_factory=dict)  # controller component -> its whole log
+    deaths: dict[str, list[float]] = field(default_factory=dict)  # component -> when each run was known dead
+    ended_at: float = 0.0  # when every process had stopped
 
 
 def _status(obj: KubeDict) -> KubeDict:
@@ -217,6 +220,7 @@ def check_outcomes(evidence: Evidence) -> Check:
     designs = evidence.plan.designs
     history = _phase_history(evidence.recorder)
     owned = {_owner_uid(wfe): wfe for wfe in executions.values()}
+    foreign = _foreign_runs(evidence.faults)
     for key, obj in sorted(requests.items()):
         status = _status(obj)
         phase = status.get("phase")
@@ -229,9 +233,46 @@ def check_outcomes(evidence: Evidence) -> Check:
             continue
         namespace = _meta(obj).get("namespace") or ""
         own = owned.get(_meta(obj).get("uid"))  # by controller owner uid: a namesake's is not its own
+        if own is not None and _failed_on_foreign_run(own, foreign):
+            if (status.get("failurePhase"), status.get("failureReason")) != ("WorkflowExecution", "Unknown"):
+                check.fail(f"{key}: its execution met a foreign run but it ended {phase}/{status.get('failureReason')}")
+            continue
         problem = _outcome_problem(design, obj, own, requests, executions, namespace, history.get(key, []))
         if problem:
             check.fail(f"{key} ({design.outcome.name}): {problem}")
+    return check
+
+
+FOREIGN_MARK = "was not created by the executor"
+
+
+def _foreign_runs(faults: list[FaultRecord]) -> set[str]:
+    """The lock names a foreign PipelineRun was placed at."""
+    return {str(r.detail["run"]) for r in faults if r.kind == "foreign-run" and r.detail.get("placed")}
+
+
+def _failed_on_foreign_run(own: KubeDict, foreign: set[str]) -> bool:
+    """The execution refused to start because someone else's run held its lock (SPEC 5): Unknown, nothing ran, the
+    run named. Only at a lock name where the chaos placed one."""
+    details = _status(own).get("failureDetails") or {}
+    message = str(details.get("message") or "")
+    return (
+        details.get("reason") == "Unknown"
+        and details.get("wasExecutionFailure") is False
+        and FOREIGN_MARK in message
+        and any(f"/{name} " in message for name in foreign)
+    )
+
+
+def check_foreign_runs(evidence: Evidence) -> Check:
+    """Someone else's PipelineRun at a lock name is never patched, cancelled nor deleted by the executor."""
+    check = Check("a PipelineRun the executor did not create is left alone", "5")
+    for record in evidence.faults:
+        if record.kind != "foreign-run" or not record.detail.get("placed"):
+            continue
+        check.looked_at += 1
+        if record.detail.get("untouched") is not True:
+            check.fail(f"the foreign run {record.detail.get('run')} was changed or deleted while it stood there")
     return check
 
 
@@ -247,6 +288,8 @@ def _outcome_problem(
     status = _status(obj)
     phase, outcome, failure_phase = status.get("phase"), status.get("outcome"), status.get("failurePhase")
     reason = status.get("failureReason")
+    if design.outcome is NEVER_STARTS:
+        return _never_started_problem(status, own)
     if design.outcome is INVALID_SPEC:
         if (phase, failure_phase, reason) != ("Failed", "Routing", "InvalidSpec"):
             return f"an invalid spec ended {phase}/{failure_phase}/{reason}"
@@ -316,6 +359,28 @@ def _outcome_problem(
             return f"failed in Blocked ({reason}/{outcome}) without a ConsecutiveFailures block before"
         return None
     return f"an unexpected ending {phase}/{failure_phase}/{reason}/{outcome}"
+
+
+def _never_started_problem(status: KubeDict, own: KubeDict | None) -> str | None:
+    """A run Tekton never started: the request timed out (or its execution's deadline came first), and the
+    executor ended the execution itself, DeadlineExceeded, nothing ran."""
+    phase, failure_phase = status.get("phase"), status.get("failurePhase")
+    if phase != "TimedOut" and (phase, failure_phase, status.get("failureReason")) != (
+        "Failed",
+        "WorkflowExecution",
+        "DeadlineExceeded",
+    ):
+        return f"a run never started, but the request ended {phase}/{failure_phase}/{status.get('failureReason')}"
+    details = _status(own or {}).get("failureDetails") or {}
+    if _phase(own) != "Failed" or (details.get("reason"), details.get("wasExecutionFailure")) != (
+        "DeadlineExceeded",
+        False,
+    ):
+        return (
+            f"its execution is {_phase(own)}/{details.get('reason')}/{details.get('wasExecutionFailure')}, "
+            "not ended by the executor's deadline (DeadlineExceeded, nothing ran)"
+        )
+    return None
 
 
 def check_chains(evidence: Evidence) -> Check:
@@ -389,6 +454,10 @@ def check_every_outcome_ran(evidence: Evidence) -> Check:
         check.looked_at += 1
         status = _status(requests.get(f"{planned.namespace}/{planned.name}") or {})
         ran = status.get("failurePhase") == "WorkflowExecution" or status.get("outcome") == "Remediated"
+        if planned.outcome is NEVER_STARTS:
+            ref = (status.get("workflowExecutionRef") or {}).get("name")  # its own, named from its uid
+            own = evidence.final["workflowexecutions"].get(f"{planned.namespace}/{ref}") if ref else None
+            ran = status.get("phase") in TERMINAL_RR and _never_started_problem(status, own) is None
         if planned.outcome is INVALID_SPEC:
             ran = status.get("failureReason") == "InvalidSpec"
         if not ran:
@@ -458,6 +527,8 @@ def check_handled_once(evidence: Evidence) -> list[Check]:
     runs: dict[str, set[str]] = defaultdict(set)
     for change in recorder.logs["pipelineruns"].changes:
         annotations = _meta(change.obj).get("annotations") or {}
+        if (_meta(change.obj).get("labels") or {}).items() >= FOREIGN_LABELS.items():
+            continue  # someone else's run (the foreign-run fault), not one the executor created
         runs[annotations.get("kubernaut.ai/workflow-execution-uid") or "?"].add(str(_meta(change.obj).get("uid")))
     for owner, uids in runs.items():
         per_execution.looked_at += 1
@@ -501,7 +572,7 @@ def check_writers(evidence: Evidence) -> Check:
         elif record.resource == "pipelineruns" and record.subresource == "status":
             allowed = {executor, tekton}
         elif record.resource == "pipelineruns":
-            allowed = {executor}
+            allowed = {executor, INTRUDER} if record.verb in ("create", "delete") else {executor}
         if allowed is None:
             continue
         check.looked_at += 1
@@ -622,6 +693,54 @@ def check_shutdowns(evidence: Evidence) -> Check:
     return check
 
 
+def leading_intervals(log: str, deaths: list[float], ended_at: float) -> list[tuple[float, float]]:
+    """When one component led (wall clock), from its log's `leader.started_leading` / `leader.stopped_leading`; a
+    run that died leading (SIGKILL, crash) led until it was known dead, one still leading at the end until then."""
+    events: list[tuple[float, int]] = [(at, 0) for at in deaths]
+    for line in log.splitlines():
+        entry = _json(line)
+        if entry.get("event") in ("leader.started_leading", "leader.stopped_leading"):
+            at = datetime.fromisoformat(str(entry["timestamp"])).timestamp()
+            events.append((at, 1 if entry["event"] == "leader.started_leading" else 0))
+    intervals: list[tuple[float, float]] = []
+    since: float | None = None
+    for at, starts in sorted(events):
+        if starts and since is None:
+            since = at
+        elif not starts and since is not None:
+            intervals.append((since, at))
+            since = None
+    if since is not None:
+        intervals.append((since, max(ended_at, since)))
+    return intervals
+
+
+def check_one_leader_at_a_time(evidence: Evidence) -> Check:
+    """No instant with two replicas of one kind leading (issue 18.1): a leader stops before its standby may start."""
+    check = Check("never two leaders of one kind at once", "4.5")
+    for kind in ("orchestrator", "executor"):
+        led = [
+            (start, end, name)
+            for name, log in sorted(evidence.logs.items())
+            if name.startswith(f"{kind}-")
+            for start, end in leading_intervals(log, evidence.deaths.get(name, []), evidence.ended_at)
+        ]
+        led.sort()
+        check.looked_at += len(led)
+        for index, (_, end, name) in enumerate(led):
+            for other_start, other_end, other in led[index + 1 :]:
+                if other_start >= end:
+                    break
+                if other != name:
+                    check.fail(
+                        f"{other} led from {other_start:.3f} while {name} led until {end:.3f} "
+                        f"({min(end, other_end) - other_start:.3f} s of two leaders)"
+                    )
+    if not evidence.logs:
+        check.fail("no process logs to judge leadership by")
+    return check
+
+
 def _fold(values: list[str]) -> list[str]:
     folded: list[str] = []
     for value in values:
@@ -725,7 +844,9 @@ def run_checks(evidence: Evidence) -> list[Check]:
         *check_handled_once(evidence),
         *check_edges(evidence),
         check_writers(evidence),
+        check_foreign_runs(evidence),
         check_expiry_lag(evidence),
         check_shutdowns(evidence),
+        check_one_leader_at_a_time(evidence),
         check_processes(evidence),
     ]

@@ -78,7 +78,14 @@ PRE_EXECUTION_FAILURES = (
     ),
 )
 INVALID_SPEC = OutcomeClass("InvalidSpec", {}, None)  # the orchestrator refuses it: Failed, Routing, InvalidSpec
-OUTCOME_CLASSES = {c.name: c for c in (SUCCEEDED, *EXECUTION_FAILURES, *PRE_EXECUTION_FAILURES, INVALID_SPEC)}
+# A run Tekton never starts (the simulator leaves it alone, as if Tekton were down), with a short executing timeout:
+# the request times out and the executor's own deadline cancels the run and fails the execution DeadlineExceeded
+# (nothing ran), so the target is free for the requests after it (issue 18 item 3).
+NEVER_STARTS = OutcomeClass("NeverStarts", {"SIM_OUTCOME": "Ignore"}, "DeadlineExceeded", False)
+NEVER_STARTS_TIMEOUT = "4s"
+OUTCOME_CLASSES = {
+    c.name: c for c in (SUCCEEDED, *EXECUTION_FAILURES, *PRE_EXECUTION_FAILURES, INVALID_SPEC, NEVER_STARTS)
+}
 
 # What a signal (fingerprint) tends to do: weights of success, pre-execution failure, execution failure.
 PROFILES = {
@@ -116,6 +123,9 @@ class Planned:
         bundle = f"registry.example.com/workflows/{self.signal.workflow_id}:v1"
         if self.outcome is INVALID_SPEC:
             bundle = "Not A Bundle"  # passes the schema, fails the orchestrator's semantic check
+        extra: dict[str, Any] = {}
+        if self.outcome is NEVER_STARTS:
+            extra["timeouts"] = {"executing": NEVER_STARTS_TIMEOUT}
         body = factories.remediation_request(
             self.name,
             self.namespace,
@@ -125,6 +135,7 @@ class Planned:
             bundle=bundle,
             parameters=parameters,
             fingerprint_seed=self.signal.seed,
+            **extra,
         )
         if self.dry_run:
             body["metadata"]["annotations"] = {DRY_RUN_ANNOTATION: "true"}

@@ -105,7 +105,7 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         operator_client = await KubeClient.connect(sandbox.kubeconfig_for("chaos-operator"), user_agent="operator")
         recorder = Recorder(recorder_client, RESOURCES, since=(await sandbox.admin.aio.state())["resourceVersion"])
         audit = AuditCollector(sandbox.admin.aio)
-        injector = FaultInjector(system, random.Random(rng.random()), say)
+        injector = FaultInjector(system, random.Random(rng.random()), say, plan=plan)
         load = LoadGenerator(load_client, plan)
         operator = Operator(operator_client, recorder)
         operator_task: asyncio.Task[None] | None = None
@@ -150,6 +150,9 @@ async def run_chaos(config: ChaosConfig, directory: Path, say: Callable[[str], N
         exits=system.exits,
         stop_codes=stop_codes,
         restarts={component.name: component.starts for component in system.components},
+        logs={component.name: component.log_text() for component in system.controllers},
+        deaths=system.deaths,
+        ended_at=system.stopped_at or time.time(),
     )
     _keep(directory, recorder, final, audit.records, injector.records)
     checks = run_checks(evidence)

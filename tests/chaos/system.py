@@ -22,6 +22,9 @@ from sandbox.testing import SandboxHandle
 
 LAG_METRIC = "kubernaut_remediationorchestrator_blocked_expiry_lag_seconds"
 # Cooldowns and backoff of seconds, not minutes, so that time-based blocks begin and end within a run.
+# The executor cancels a run Tekton never ends 1 s past its timeout (plan.NEVER_STARTS), and runs only the load's
+# bundles.
+EXECUTOR_SETTINGS = {"timeout_grace": "1", "allowed_bundles": "registry.example.com/workflows/*"}
 ORCHESTRATOR_SETTINGS = {
     "consecutive_failure_threshold": "3",
     "consecutive_failure_cooldown": "8s",
@@ -111,10 +114,12 @@ class System:
         self.orchestrators = [
             self.stack.orchestrator(f"orchestrator-{x}", **common, **ORCHESTRATOR_SETTINGS) for x in names
         ]
-        self.executors = [self.stack.executor(f"executor-{x}", **common) for x in names]
+        self.executors = [self.stack.executor(f"executor-{x}", **common, **EXECUTOR_SETTINGS) for x in names]
         self.tekton = self.stack.tekton("tekton", duration=1.0)
         self.held: set[str] = set()  # components the harness has stopped on purpose
         self.exits: list[Exit] = []
+        self.deaths: dict[str, list[float]] = {}  # component -> when each of its runs was known dead (wall clock)
+        self.stopped_at: float | None = None
         self.lag: dict[tuple[str, int], Histogram] = {}
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -144,7 +149,9 @@ class System:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
         await self.scrape_all()
-        return await asyncio.to_thread(self.stack.stop)
+        codes = await asyncio.to_thread(self.stack.stop)
+        self.stopped_at = time.time()
+        return codes
 
     # -- leadership -----------------------------------------------------------------------------------------
     async def is_leader(self, component: Component) -> bool:
@@ -170,12 +177,16 @@ class System:
     async def kill(self, component: Component) -> int:
         self.held.add(component.name)
         await self.scrape(component)
-        return await asyncio.to_thread(component.kill)
+        code = await asyncio.to_thread(component.kill)
+        self.deaths.setdefault(component.name, []).append(time.time())
+        return code
 
     async def terminate(self, component: Component) -> int:
         self.held.add(component.name)
         await self.scrape(component)
-        return await asyncio.to_thread(component.terminate, 15.0)
+        code = await asyncio.to_thread(component.terminate, 15.0)
+        self.deaths.setdefault(component.name, []).append(time.time())
+        return code
 
     async def restart(self, component: Component, *, ready: bool = True) -> None:
         component.start()
@@ -200,6 +211,7 @@ class System:
             for component in self.components:
                 if component.name not in self.held and not component.running and component.process is not None:
                     self.exits.append(Exit(component.name, component.returncode(), time.time()))
+                    self.deaths.setdefault(component.name, []).append(self.exits[-1].at)
                     component.start()
             await self.scrape_all()
 

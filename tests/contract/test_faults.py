@@ -164,6 +164,25 @@ async def test_latency_outlasts_its_own_length(api, sandbox, namespace):
     assert [fault["kind"] for fault in sandbox.admin.faults()["armed"]] == ["latency"]
 
 
+async def test_latency_lasting_a_while_disarms_itself(api, sandbox, namespace):
+    sandbox.admin.add_latency(0.2, verb="list", resource="widgets", lasting=0.5)
+    started = time.monotonic()
+    await kube.get(api, kube.widget_path(namespace))
+    assert time.monotonic() - started >= 0.2
+    while sandbox.admin.faults()["armed"]:  # the fault's wall-clock lifetime runs out
+        await asyncio.sleep(0.05)
+    assert [fault["kind"] for fault in sandbox.admin.faults()["spent"]][-1:] == ["latency"]
+
+
+async def test_a_watch_with_latency_gets_no_response_until_the_delay_is_over(api, sandbox, namespace):
+    """Latency on watches stalls the response itself (status line and headers), as a hung server would."""
+    sandbox.admin.add_latency(30, verb="watch", resource="widgets")
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            async with WatchStream(api, kube.widget_path(namespace), {"resourceVersion": await latest(api, namespace)}):
+                pass
+
+
 async def test_hung_watches_stay_open_silent_then_deliver_when_released(api, sandbox, namespace, unique):
     async with WatchStream(
         api, kube.widget_path(namespace), {"resourceVersion": await latest(api, namespace)}

@@ -66,6 +66,9 @@ SERIES = {
     for name, (kind, labels) in FAMILIES.items()
     for suffix in SERIES_SUFFIXES[kind]
 }
+# The orchestrator's own families, whose label values are the routing enums below (not the runtime's, whose `reason`
+# says why a watch restarted).
+ROUTING_SERIES = {ORCH + name + suffix for name, (kind, _) in ORCHESTRATOR.items() for suffix in SERIES_SUFFIXES[kind]}
 SYNTHETIC = {"up": set()}  # written by Prometheus for every target
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 # Label values we can check: the enums the orchestrator's labels are made of.

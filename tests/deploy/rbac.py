@@ -12,8 +12,13 @@ answers whether a recorded request is covered, with RBAC's rules for namespaces:
 namespaces are recorded with an empty namespace); a grant in one namespace covers requests in that namespace only.
 `permissions_needed()` turns recorded requests into the permissions they need, to compare both ways.
 
-The parser refuses what it does not model (wildcards, resourceNames, nonResourceURLs, aggregated ClusterRoles,
-Group subjects) instead of guessing, so such a change to the manifests is a deliberate change here too.
+A rule with `resourceNames` grants its verbs on those names only (`Permission.name`; "" is any name); since
+Kubernetes cannot limit `create` (nor list, watch, deletecollection) by name, such a rule is refused here as the
+API server would make it useless. `permissions_needed(..., by_name=...)` keeps the name of the recorded requests
+on the resources granted by name, so they compare both ways too.
+
+The parser refuses what it does not model (wildcards, nonResourceURLs, aggregated ClusterRoles, Group subjects)
+instead of guessing, so such a change to the manifests is a deliberate change here too.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ KubeObject = dict[str, Any]
 ALL_NAMESPACES = "*"
 PROCESSES = {"kubernaut-orchestrator": "orchestrator", "kubernaut-executor": "executor"}  # command -> process
 RBAC_GROUP = "rbac.authorization.k8s.io"
+USER_ROLES = ("kubernaut-viewer", "kubernaut-operator")
+"""ClusterRoles for people (`kubectl kubernaut`): shipped unbound, for each cluster to bind to its own users."""
 
 
 class Permission(NamedTuple):
@@ -36,6 +43,7 @@ class Permission(NamedTuple):
     subresource: str  # "" for the resource itself, e.g. "status"
     verb: str  # get, list, watch, create, update, patch, delete, deletecollection
     namespace: str  # ALL_NAMESPACES, or the namespace of the RoleBinding
+    name: str = ""  # one object's name (a rule's resourceNames), or "" for any
 
 
 class Grant(NamedTuple):
@@ -47,6 +55,7 @@ class Grant(NamedTuple):
     subresource: str
     verb: str
     namespace: str
+    name: str = ""
 
 
 class RbacModelError(ValueError):
@@ -78,10 +87,21 @@ def permissions_by_user(objects: Iterable[KubeObject]) -> dict[str, set[Permissi
             role_key = (ref["kind"], namespace if ref["kind"] == "Role" else "", ref["name"])
         if role_key not in roles:
             raise RbacModelError(f"{binding['kind']} {meta.get('namespace', '')}/{meta['name']}: no {role_key}")
-        permissions = {Permission(*rule, namespace) for rule in roles[role_key]}
+        permissions = {
+            Permission(group, resource, sub, verb, namespace, name)
+            for group, resource, sub, verb, name in roles[role_key]
+        }
         for subject in binding.get("subjects") or []:
             result.setdefault(_user(subject, binding), set()).update(permissions)
     return result
+
+
+def cluster_role_permissions(objects: Iterable[KubeObject], name: str) -> set[Permission]:
+    """The permissions of ClusterRole `name` as a ClusterRoleBinding gives them (in every namespace)."""
+    for obj in objects:
+        if obj["kind"] == "ClusterRole" and obj["metadata"]["name"] == name:
+            return {Permission(*rule, ALL_NAMESPACES) for rule in _rules(obj)}
+    raise RbacModelError(f"no ClusterRole {name}")
 
 
 def processes_by_user(objects: Iterable[KubeObject]) -> dict[str, set[str]]:
@@ -123,13 +143,17 @@ def allows(
     subresource: str,
     verb: str,
     namespace: str,
+    name: str = "",
     process: str | None = None,
 ) -> bool:
-    """True when a request (`namespace` "" for cluster-wide) is covered; `process` limits to one process's grants."""
+    """True when a request (`namespace` "" for cluster-wide; `name` "" for a collection) is covered; `process`
+    limits to one process's grants."""
     for grant in granted:
         if process is not None and getattr(grant, "process", process) != process:
             continue
         if (grant.group, grant.resource, grant.subresource, grant.verb) != (group, resource, subresource, verb):
+            continue
+        if grant.name and grant.name != name:
             continue
         if grant.namespace == ALL_NAMESPACES or (namespace and grant.namespace == namespace):
             return True
@@ -149,17 +173,27 @@ class Recorded(Protocol):
     def verb(self) -> str: ...
     @property
     def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
-def permissions_needed(records: Iterable[Recorded], fixed_namespaces: Iterable[str]) -> set[Permission]:
+def permissions_needed(
+    records: Iterable[Recorded], fixed_namespaces: Iterable[str], by_name: Iterable[tuple[str, str]] = ()
+) -> set[Permission]:
     """The permissions the recorded requests need. A request in one of `fixed_namespaces` (those a process is
     configured with: its Lease's, the executor's execution namespace) needs it there only. A cluster-wide request
     needs it in every namespace, and so does a request in any other namespace: those are the namespaces of the
-    objects a process handles, which can be any namespace in a cluster."""
-    fixed = set(fixed_namespaces)
+    objects a process handles, which can be any namespace in a cluster. A request on a resource of `by_name`
+    ((group, resource) granted by resourceNames) needs it on that object's name only."""
+    fixed, named = set(fixed_namespaces), set(by_name)
     return {
         Permission(
-            r.api_group, r.resource, r.subresource, r.verb, r.namespace if r.namespace in fixed else ALL_NAMESPACES
+            r.api_group,
+            r.resource,
+            r.subresource,
+            r.verb,
+            r.namespace if r.namespace in fixed else ALL_NAMESPACES,
+            r.name if (r.api_group, r.resource) in named else "",
         )
         for r in records
     }
@@ -170,22 +204,33 @@ def _role_key(role: KubeObject) -> tuple[str, str, str]:
     return role["kind"], meta.get("namespace", "") if role["kind"] == "Role" else "", meta["name"]
 
 
-def _rules(role: KubeObject) -> set[tuple[str, str, str, str]]:
-    """(group, resource, subresource, verb) of every rule of a Role or ClusterRole."""
+UNNAMEABLE_VERBS = frozenset({"create", "list", "watch", "deletecollection"})
+
+
+def _rules(role: KubeObject) -> set[tuple[str, str, str, str, str]]:
+    """(group, resource, subresource, verb, name) of every rule of a Role or ClusterRole; name "" for any."""
     name = f"{role['kind']} {role['metadata']['name']}"
     if role.get("aggregationRule"):
         raise RbacModelError(f"{name}: aggregated ClusterRoles are not modelled")
     result = set()
     for rule in role.get("rules") or []:
-        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
-            raise RbacModelError(f"{name}: resourceNames and nonResourceURLs are not modelled")
+        if rule.get("nonResourceURLs"):
+            raise RbacModelError(f"{name}: nonResourceURLs are not modelled")
         groups, resources, verbs = rule.get("apiGroups") or [], rule.get("resources") or [], rule.get("verbs") or []
         if "*" in groups or "*" in verbs or any("*" in r for r in resources):
             raise RbacModelError(f"{name}: wildcards grant more than any process needs")
+        names = rule.get("resourceNames") or [""]
+        if names != [""] and UNNAMEABLE_VERBS & set(verbs):
+            raise RbacModelError(
+                f"{name}: resourceNames cannot limit {sorted(UNNAMEABLE_VERBS & set(verbs))} (Kubernetes authorizes "
+                "them without a name); give them a rule of their own"
+            )
         for group in groups:
             for resource in resources:
                 plural, _, subresource = resource.partition("/")
-                result.update((group, plural, subresource, verb) for verb in verbs)
+                result.update(
+                    (group, plural, subresource, verb, object_name) for verb in verbs for object_name in names
+                )
     return result
 
 

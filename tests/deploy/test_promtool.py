@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.catalogue import ENUM_VALUES, ORCH, SERIES, SYNTHETIC, TARGET_LABELS, WFE
+from tests.deploy.catalogue import ENUM_VALUES, ORCH, ROUTING_SERIES, SERIES, SYNTHETIC, TARGET_LABELS, WFE
 from tests.deploy.manifests import MANIFESTS, ROOT, load_documents, of_kind
 from tests.tools import require
 
@@ -115,7 +115,7 @@ def test_every_input_series_is_one_the_processes_export_with_their_labels(path):
             unknown = set(labels) - known[metric] - TARGET_LABELS
             assert not unknown, f"{path.name}: {metric} has no labels {sorted(unknown)}"
             for label, value in labels.items():
-                if metric.startswith(ORCH) and label in ENUM_VALUES:  # "": a decision without a reason (Execute)
+                if metric in ROUTING_SERIES and label in ENUM_VALUES:  # "": a decision without a reason (Execute)
                     assert value in ENUM_VALUES[label] | {""}, f"{path.name}: {metric}{{{label}={value!r}}}"
 
 

@@ -4,11 +4,15 @@ Whether each process holds exactly the calls it makes is checked against the cal
 (tests/e2e/test_rbac.py), not against a list written here.
 """
 
-import pytest
+import subprocess
 
-from tests.deploy.manifests import of_kind
+import pytest
+import yaml
+
+from tests.deploy.manifests import MANIFESTS, of_kind
 from tests.deploy.rbac import (
     ALL_NAMESPACES,
+    USER_ROLES,
     Grant,
     Permission,
     RbacModelError,
@@ -81,6 +85,9 @@ def test_every_role_is_bound(objects):
         for b in [*of_kind(objects, "RoleBinding"), *of_kind(objects, "ClusterRoleBinding")]
     }
     for role in [*of_kind(objects, "Role"), *of_kind(objects, "ClusterRole")]:
+        if role["kind"] == "ClusterRole" and role["metadata"]["name"] in USER_ROLES:
+            assert (role["kind"], role["metadata"]["name"]) not in bound, "the users' roles ship unbound"
+            continue
         assert (role["kind"], role["metadata"]["name"]) in bound
 
 
@@ -132,12 +139,63 @@ def test_allows_follows_rbac_namespace_rules(namespace, request_namespace, allow
         [{"apiGroups": ["*"], "resources": ["pods"], "verbs": ["get"]}],
         [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}],
         [{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}],
-        [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceNames": ["one"]}],
+        [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"], "resourceNames": ["one"]}],
+        [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"], "resourceNames": ["one"]}],
+        [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
     ],
 )
 def test_what_the_module_does_not_model_is_refused(rules):
     with pytest.raises(RbacModelError):
         permissions_by_user([role("ClusterRole", rules), binding("ClusterRoleBinding", "ClusterRole")])
+
+
+def test_resource_names_grant_those_objects_only():
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"], "resourceNames": ["one", "two"]}]
+    granted = permissions_by_user([role("Role", rules, "team"), binding("RoleBinding", "Role", "team")])[USER]
+    assert granted == {Permission("", "pods", "", "get", "team", name) for name in ("one", "two")}
+    request = {"group": "", "resource": "pods", "subresource": "", "verb": "get", "namespace": "team"}
+    assert allows(granted, name="one", **request) and not allows(granted, name="three", **request)
+
+
+LEASES = ("coordination.k8s.io", "leases")
+OWN_LEASE = {"orchestrator": "kubernaut-orchestrator", "executor": "kubernaut-executor"}
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production"])
+def test_each_process_may_only_get_and_update_its_own_lease(objects):
+    """Issue 18: a shared Lease Role let each process take or break the other's election. No create either: it
+    cannot be limited by name, so the Leases ship with the manifests."""
+    leases = {(g.process, g.verb, g.name) for g in grants(objects) if (g.group, g.resource) == LEASES}
+    assert leases == {(process, verb, name) for process, name in OWN_LEASE.items() for verb in ("get", "update")}
+    assert all(g.namespace == SYSTEM for g in grants(objects) if (g.group, g.resource) == LEASES)
+    shipped = {lease["metadata"]["name"] for lease in of_kind(objects, "Lease")}
+    assert shipped == set(OWN_LEASE.values())
+    assert all(
+        lease["metadata"]["namespace"] == SYSTEM and not lease.get("spec") for lease in of_kind(objects, "Lease")
+    )
+
+
+@pytest.mark.parametrize("overlay", ["kind", "production", "two-container"])
+def test_the_workflow_runner_is_bound_per_namespace_by_default(objects):
+    runner = permissions_by_user(objects)[service_account_user(EXECUTION, "kubernaut-workflow-runner")]
+    assert {p.namespace for p in runner} == {"default"}, "no ClusterRoleBinding unless opted in"
+    assert {(p.group, p.resource, p.verb) for p in runner} == {
+        ("apps", "deployments", verb) for verb in ("get", "list", "watch", "patch")
+    }, "what the example workflow (kubectl rollout restart/status) needs"
+
+
+def test_the_cluster_wide_runner_is_an_explicit_opt_in():
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(MANIFESTS / "opt-in" / "cluster-wide-runner")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    objects = [obj for obj in yaml.safe_load_all(built) if obj]
+    runner = permissions_by_user(objects)[service_account_user(EXECUTION, "kubernaut-workflow-runner")]
+    assert ALL_NAMESPACES in {p.namespace for p in runner}
+    forbidden_groups = {"kubernaut.ai", "tekton.dev", "rbac.authorization.k8s.io", "coordination.k8s.io"}
+    assert not [p for p in runner if p.group in forbidden_groups or p.resource in ("secrets", "serviceaccounts")]
 
 
 def test_a_binding_to_a_missing_role_is_refused():

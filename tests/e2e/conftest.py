@@ -41,7 +41,11 @@ from sandbox.scenario import (
     settled,
 )
 from sandbox.stack import USERS
+from shared.models import WorkflowExecution
+from shared.runtime.client import KubeClient
 from shared.runtime.store import KubeDict
+from tests import factories
+from tests.integration.helpers import eventually
 from tests.prometheus import Prometheus, PrometheusError, dashboard_queries
 
 FAULTS: list[dict[str, Any]] = [
@@ -116,6 +120,7 @@ async def _run(directory: Path) -> Run:
             samples, _ = await settled(running.samples, lambda s: check_metrics(scenario, s))
             if prometheus is not None:
                 view = await asyncio.to_thread(_observe, prometheus, samples, started)
+            await _never_started(running.kube, scenario.namespace)
             faults = admin.faults()
             fired = [int(f.get("fired", 0)) for f in [*faults["armed"], *faults["spent"]]]
             exit_codes = running.stack.stop()
@@ -181,6 +186,35 @@ def _observe(prometheus: Prometheus, samples: Samples, started: float) -> Promet
         dashboard.append((title, expr, len(with_data)))
     up = {key[0]: value for key, value in prometheus.values("up", "job").items()}
     return PrometheusView(up, blocked, skips, peak, at_end, alerts, rules, dashboard)
+
+
+NEVER_STARTS = "never-starts"
+
+
+async def _never_started(kube: KubeClient, namespace: str) -> None:
+    """After the scenario (its metrics checked): a request whose run Tekton never starts. The request times out
+    after 1 s and the executor cancels the run at its own deadline (issue 18 item 3), so the RBAC comparison sees
+    that call made too. It waits out the executor's default grace (10 s) of Tekton's own timeout."""
+    body = factories.remediation_request(
+        NEVER_STARTS,
+        namespace,
+        signal="NeverStarts",
+        target=("Deployment", NEVER_STARTS, namespace),
+        workflow_id="restart-deployment",
+        bundle="registry.example.com/kubernaut/workflows/restart-deployment:1.0.0",
+        parameters={"SIM_OUTCOME": "Ignore"},
+        timeouts={"executing": "1s"},
+    )
+    await kube.create(RR, body)
+
+    async def ended() -> bool:
+        for wfe in (await kube.list(WorkflowExecution.RESOURCE, namespace))["items"]:
+            if (wfe["spec"]["remediationRequestRef"] or {}).get("name") == NEVER_STARTS:
+                details = (wfe.get("status") or {}).get("failureDetails") or {}
+                return details.get("reason") == "DeadlineExceeded" and details.get("wasExecutionFailure") is False
+        return False
+
+    await eventually(ended, timeout=60, what="the executor to end the never-started run at its deadline")
 
 
 @pytest.fixture(scope="package")

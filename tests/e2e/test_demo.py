@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import signal
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.scenario import REPOSITORY
+from kubectl_kubernaut.settings import from_deployment, shown
+from sandbox.demo import orchestrator_deployment
+from sandbox.scenario import REPOSITORY, SCENARIO, load_scenario
 
 pytestmark = pytest.mark.slow
 
@@ -87,4 +90,59 @@ def test_ctrl_c_stops_the_demo_and_every_process_it_started():
     while (line := lines.get(timeout=5)) is not None:
         output.append(line)
     assert "interrupted: every process stopped" in "".join(output)
+    assert not [pid for pid in started if alive(pid)], "a child process outlived the demo"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+def test_keep_leaves_everything_running_for_kubectl_kubernaut_until_ctrl_c():
+    """`make demo DEMO_ARGS=--keep`: after the scenario the processes still run, the printed KUBECONFIG reaches the
+    sandbox, `kubectl-kubernaut` explains with the demo's settings (read from the Deployment the demo records), and
+    Ctrl-C then ends the demo with the scenario's result."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "demo", "--keep"],
+        cwd=REPOSITORY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        lines = lines_of(process)
+        wait_for_line(lines, "  export KUBECONFIG=", output, timeout=180)
+        kubeconfig = output[-1].strip().partition("=")[2]
+        wait_for_line(lines, "  kubectl kubernaut explain rr ", output, timeout=10)
+        assert len(children(process.pid)) == 3, "orchestrator, executor and Tekton simulator still run"
+        plugin = Path(sys.executable).parent / "kubectl-kubernaut"
+        status = subprocess.run(
+            [str(plugin), "status", "-n", "default", "-o", "json", "--kubeconfig", kubeconfig],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        review = json.loads(status.stdout)["manualReview"]
+        assert review and review[0]["requests"], "the scenario's manual-review path waits for a human"
+        skipped = review[0]["requests"][0].partition("/")[2]
+        explained = subprocess.run(
+            [str(plugin), "explain", "rr", skipped, "-o", "json", "--kubeconfig", kubeconfig],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        report = json.loads(explained.stdout)
+        assert report["settings"]["source"] == "deployment"
+        env = {f"KUBERNAUT_ORCHESTRATOR_{k}": v for k, v in load_scenario(SCENARIO).orchestrator.items()}
+        assert report["settings"]["values"] == shown(from_deployment("d", orchestrator_deployment(env)).settings)
+        assert report["decision"]["reason"] == "PreviousExecutionFailed"
+        started = children(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    while (line := lines.get(timeout=5)) is not None:
+        output.append(line)
+    assert "OK: all" in "".join(output)
     assert not [pid for pid in started if alive(pid)], "a child process outlived the demo"

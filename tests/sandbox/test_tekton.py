@@ -120,17 +120,45 @@ async def test_the_failed_task_run_carries_the_failed_step_and_its_exit_code(
     assert "conditions" not in (children["task-3"].get("status") or {}), "nothing after the failed task ends"
 
 
-async def test_fail_before_start_ends_the_run_without_a_start_or_task_runs(
+async def test_fail_before_start_ends_the_run_with_a_start_time_and_no_task_runs(
     kube: KubeClient, namespace: str, start_tekton: Start
 ):
+    """Real Tekton sets startTime on its first reconcile, before it resolves the pipeline: an unresolvable bundle
+    gives a run with a start time and no child references."""
     await start_tekton()
     await create_run(kube, namespace, "unresolvable", outcome="FailBeforeStart")
     run = await finished(kube, namespace, "unresolvable")
     condition = succeeded(run)
     assert (condition["status"], condition["reason"]) == ("False", "CouldntGetPipeline")
-    assert "startTime" not in run["status"] and "childReferences" not in run["status"]
-    assert "completionTime" in run["status"]
+    assert "startTime" in run["status"] and "childReferences" not in run["status"]
+    assert ran_for(run) >= timedelta(0)
     assert await task_runs(kube, namespace) == {}
+
+
+async def test_a_cancelled_run_ends_cancelled_with_its_task_runs(kube: KubeClient, namespace: str, start_tekton: Start):
+    """spec.status Cancelled (what the executor writes at its deadline) ends the run as Tekton does."""
+    await start_tekton()
+    await create_run(kube, namespace, "stuck", outcome="Hang")
+    await eventually(lambda: _started(kube, namespace, "stuck"), what="the run to start")
+    await kube.patch(PR, namespace, "stuck", {"spec": {"status": "Cancelled"}})
+    run = await finished(kube, namespace, "stuck")
+    condition = succeeded(run)
+    assert (condition["status"], condition["reason"]) == ("False", "Cancelled")
+    assert condition["message"] == 'PipelineRun "stuck" was cancelled'
+    assert {t: succeeded(r)["reason"] for t, r in (await task_runs(kube, namespace)).items()} == {
+        "task-1": "TaskRunCancelled",
+        "task-2": "TaskRunCancelled",
+    }
+
+
+async def test_an_ignored_run_is_never_touched(kube: KubeClient, namespace: str, start_tekton: Start):
+    """As if Tekton were down for this run: what the executor's own deadline is for."""
+    await create_run(kube, namespace, "ignored", outcome="Ignore")
+    simulator = await start_tekton()  # its initial list holds the ignored run: reconciled before any later one
+    await create_run(kube, namespace, "after")
+    await finished(kube, namespace, "after")
+    await eventually(lambda: len(simulator.simulator.controller.queue) == 0 or None, what="the queue to drain")
+    assert not (await kube.get(PR, namespace, "ignored")).get("status")
 
 
 async def test_a_run_longer_than_timeouts_pipeline_times_out_at_the_timeout(

@@ -175,7 +175,13 @@ StartExecutor = Start
 @pytest.fixture
 async def start_executor(sandbox: SandboxHandle, namespace: str, runs_namespace: str) -> AsyncIterator[StartExecutor]:
     """Start an executor (as the executor's ServiceAccount) with settings overrides; stopped after."""
-    defaults = {"watched_namespaces": [namespace], "execution_namespace": runs_namespace, "workers": 4}
+    defaults = {
+        "watched_namespaces": [namespace],
+        "execution_namespace": runs_namespace,
+        "workers": 4,
+        # The tests' workflows run as the default runner or as runner-sa; test_allowlists.py tests the settings.
+        "allowed_service_accounts": ["kubernaut-workflow-runner", "runner-sa"],
+    }
     async with starter(
         sandbox.kubeconfig_for(USERS["executor"]),
         ExecutorSettings,

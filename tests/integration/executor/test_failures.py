@@ -124,28 +124,39 @@ async def test_a_failed_run_is_classified_with_the_failed_task(
 
 
 @pytest.mark.parametrize(
-    ("sim", "reason", "was_execution_failure"),
+    ("sim", "reason"),
     [
-        ({"outcome": "FailBeforeStart"}, "ConfigurationError", False),
+        ({"outcome": "FailBeforeStart"}, "ConfigurationError"),
+        ({"outcome": "FailBeforeStart", "reason": "PipelineRunTimeout", "message": "timed out"}, "DeadlineExceeded"),
         (
-            {"outcome": "FailBeforeStart", "reason": "PipelineRunTimeout", "message": "timed out"},
-            "DeadlineExceeded",
-            True,
+            {
+                "outcome": "FailBeforeStart",
+                "reason": "CouldntGetPipeline",
+                "message": "error requesting remote resource",
+            },
+            "Unknown",
+        ),
+        (
+            {"outcome": "FailBeforeStart", "reason": "PipelineValidationFailed", "message": "task failed validation"},
+            "TaskFailed",
         ),
     ],
-    ids=["unresolvable bundle", "timed out before start"],
+    ids=["unresolvable bundle", "timed out before start", "resolver error", "validation mentions a failed task"],
 )
-async def test_a_run_that_fails_before_it_starts(
-    scene: Scene, executor: InLoopController, sim: dict[str, str], reason: str, was_execution_failure: bool
+async def test_a_run_that_fails_before_it_starts_is_never_an_execution_failure(
+    scene: Scene, executor: InLoopController, sim: dict[str, str], reason: str
 ):
-    """No start time, no TaskRuns: only the reasons that mean something may have run count as execution failures."""
+    """Real Tekton's shape: a start time (set before resolution), no child TaskRuns. Whatever the reason and message
+    say, nothing ran (SPEC 5): wasExecutionFailure is false, so the next request is not sent to manual review."""
     await scene.execution("web", sim=sim)
     status = await scene.phase("web", "Failed")
     details = status["failureDetails"]
-    assert (details["reason"], details["wasExecutionFailure"]) == (reason, was_execution_failure)
-    assert "startTime" not in status and "duration" not in status
-    assert "failedTaskName" not in details and "executionTimeBeforeFailure" not in details
+    assert (details["reason"], details["wasExecutionFailure"]) == (reason, False)
+    assert "startTime" in status, "Tekton's start time is recorded; it proves nothing"
+    assert "failedTaskName" not in details
+    assert "Started" not in {c["type"] for c in status["conditions"]}
     assert not await scene.task_runs()
+    assert executor.metric("failures_total", reason=reason, was_execution_failure="false") == 1
 
 
 # What the API server says after "pipelineruns.tekton.dev is forbidden: " (the sandbox adds that part).

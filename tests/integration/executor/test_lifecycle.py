@@ -51,7 +51,11 @@ async def test_a_run_succeeds_and_its_times_come_from_the_pipeline_run(scene: Sc
         "totalTasks": 2,
     }
     assert "failureDetails" not in status
-    assert {c["type"]: c["status"] for c in status["conditions"]} == {"PipelineRunCreated": "True", "Succeeded": "True"}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "PipelineRunCreated": "True",
+        "Started": "True",  # child TaskRuns exist (SPEC 5)
+        "Succeeded": "True",
+    }
     assert await scene.phases("web") == ["Running", "Completed"]
     assert FINALIZER in (await scene.get("web"))["metadata"]["finalizers"]
     await scene.has_events("web", "PipelineRunCreated", "WorkflowCompleted")

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import pytest
 
+from sandbox.kubeconfig import write_kubeconfig
 from shared.models import RemediationRequest
-from shared.runtime.client import ApiError, KubeClient, merge_patch, retry_on_conflict
+from shared.runtime.client import (
+    KEEPALIVE_COUNT,
+    KEEPALIVE_IDLE,
+    RESPONSE_TIMEOUT,
+    ApiError,
+    KubeClient,
+    merge_patch,
+    retry_on_conflict,
+)
 from tests import factories
 
 RR = RemediationRequest.RESOURCE
@@ -82,3 +96,49 @@ async def test_connection_failures_are_api_errors_with_status_zero():
         await client.get(RR, "default", "x")
     assert caught.value.status == 0 and caught.value.transient
     await client.close()
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[str]:
+    """A server that accepts connections, reads what it is sent, and never answers: a hung API server, or the far
+    end of a connection that died without a FIN."""
+    connections: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(writer)
+        while await reader.read(65536):
+            pass
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        for writer in connections:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_stream_whose_response_never_starts_fails_instead_of_hanging(silent_server: str, tmp_path: Path):
+    """Issue 18.2: `stream()` set no timeout for the response headers, so a watch on a silent server hung for good."""
+    client = await KubeClient.connect(write_kubeconfig(tmp_path / "kubeconfig", silent_server), user_agent="tests")
+    try:
+        async with asyncio.timeout(30):  # the test's own guard: without the fix the stream hangs
+            with pytest.raises(ApiError) as caught:
+                async with client.stream(RR.path("default"), query={"watch": "true"}, response_timeout=0.5):
+                    pass
+    finally:
+        await client.close()
+    assert caught.value.status == 0 and caught.value.reason == RESPONSE_TIMEOUT
+    assert caught.value.transient, "the caller retries it like any lost connection"
+
+
+async def test_a_stream_connection_has_tcp_keepalive(kube: KubeClient, namespace: str):
+    async with kube.stream(RR.path(namespace), query={"watch": "true", "timeoutSeconds": 5}) as response:
+        connection = response.connection
+        assert connection is not None and connection.transport is not None
+        sock = connection.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_COUNT

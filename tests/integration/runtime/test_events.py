@@ -70,3 +70,19 @@ async def test_api_errors_are_counted_not_raised(kube: KubeClient, namespace: st
     recorder.event(rr, "Normal", "Blocked", "kept")
     await recorder.flush()
     assert events_total(metrics, "created") == 1
+
+
+async def test_an_object_with_a_253_character_name_gets_its_events(kube: KubeClient, namespace: str, recorder, metrics):
+    """Issue 17.7: `<object>.<hex time>` exceeded 253 characters and the Event was refused (422)."""
+    long_names = ["r" * 253, "r" * 230 + "." + "s" * 22, "r" * 237]
+    objects = [await kube.create(RR, factories.remediation_request(name, namespace)) for name in long_names]
+    for obj in objects:
+        recorder.event(obj, "Normal", "Blocked", "ResourceBusy: busy")
+        recorder.event(obj, "Warning", "Failed", "failed")
+    await recorder.flush()
+    events = await events_of(kube, namespace)
+    assert events_total(metrics, "failed") is None
+    assert sorted((e["involvedObject"]["name"], e["reason"]) for e in events) == sorted(
+        (name, reason) for name in long_names for reason in ("Blocked", "Failed")
+    )
+    assert all(len(e["metadata"]["name"]) <= 253 for e in events)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
+from structlog.testing import capture_logs
 
 from sandbox.audit import AuditRecord
 from sandbox.testing import SandboxHandle
@@ -281,3 +282,41 @@ async def test_a_relist_tells_the_handlers_about_a_version_only_written_through(
     await admin.release_watches()
     await eventually(lambda: watched.relists() == 2, what="the relist")
     await eventually(lambda: ("rr-0", updated["metadata"]["resourceVersion"]) in seen, what="the handlers told")
+
+
+async def test_a_watch_whose_response_never_starts_is_abandoned_and_the_informer_recovers(
+    kube: KubeClient, sandbox: SandboxHandle, namespace: str
+):
+    """Issue 18.2: with latency on watches the response headers never came, no client timeout applied, and the
+    informer saw nothing for minutes without a word. Lists stay fast; only the watch stalls."""
+    admin = sandbox.admin.aio
+    user = f"system:serviceaccount:{namespace}:stalled"
+    client = await KubeClient.connect(sandbox.kubeconfig_for(user), user_agent="stalled")
+    metrics = RuntimeMetrics("test_")
+    informer = Informer(client, RR, namespaces=[namespace], metrics=metrics, response_timeout=1.0, backoff=FAST_BACKOFF)
+    watched = Watched(informer, Recorder(), metrics, namespace)
+    informer.add_event_handler(watched.recorder.handler())
+    await admin.add_latency(600.0, verb="watch", user=user)
+    task = asyncio.create_task(informer.run())
+    try:
+        with capture_logs() as logs:
+            await asyncio.wait_for(informer.wait_for_sync(), 10)
+            await eventually(lambda: watched.restarts("inactivity") >= 2, timeout=10, what="stalled watches")
+        stalls = [entry for entry in logs if entry["event"] == "informer.watch_stalled"]
+        assert stalls and stalls[0]["waiting"] == "response" and stalls[0]["resource"] == "remediationrequests"
+        await admin.clear_latency()
+        deleted = await mutate_fresh(kube, namespace)
+        await converged(kube, watched, deleted)
+    finally:
+        await admin.clear_latency()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+
+
+async def mutate_fresh(kube: KubeClient, namespace: str) -> set[str]:
+    """Create two, delete one of them: changes only a working watch (or a relist) can show."""
+    await kube.create(RR, factories.remediation_request("rr-late-1", namespace))
+    await kube.create(RR, factories.remediation_request("rr-late-2", namespace))
+    await kube.delete(RR, namespace, "rr-late-1")
+    return {f"{namespace}/rr-late-1"}

@@ -6,10 +6,16 @@ import asyncio
 import contextlib
 import time
 
+from structlog.testing import capture_logs
+
+from sandbox.testing import SandboxHandle
 from shared.apiresource import LEASES
-from shared.runtime.client import KubeClient
+from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.controller import Result
 from shared.runtime.leaderelection import LeaderElector
+from shared.runtime.manager import Manager
 from shared.runtime.metrics import RuntimeMetrics
+from shared.settings import ControllerSettings
 from tests.integration.helpers import eventually
 
 TIMINGS = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.2}
@@ -116,3 +122,129 @@ async def test_a_released_lease_is_not_taken_back_while_the_candidate_is_still_r
     assert lease["spec"]["holderIdentity"] == "" and not a.is_leader
     assert log == ["a started", "a stopped"]
     await stop(task)
+
+
+class Replica:
+    """A Manager with leader election whose one controller reconciles without pause, recording when it did."""
+
+    def __init__(self, name: str, kube: KubeClient, namespace: str, timings: tuple[float, float, float]) -> None:
+        self.name = name
+        self.user = f"system:serviceaccount:{namespace}:{name}"
+        self.intervals: list[list[float]] = []  # [start, end] of each reconcile, on this process's monotonic clock
+        settings = ControllerSettings(
+            bind_address="127.0.0.1", metrics_port=0, health_port=0, leader_election=True, lease_namespace=namespace
+        )
+        self.manager = Manager(
+            kube, settings, component=name, metrics_prefix=f"{name}_", lease_name="replicas", lease_timings=timings
+        )
+        self.manager.controller("busy", self.reconcile, workers=2, resync=lambda: ["a", "b"])
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(self.manager.run(self.stop))
+
+    async def reconcile(self, key: str) -> Result:
+        interval = [time.monotonic(), float("inf")]
+        self.intervals.append(interval)
+        try:
+            await asyncio.sleep(0.01)  # where a reconcile would read and write
+        finally:
+            interval[1] = time.monotonic()
+        return Result.after(0.01)
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 20)
+
+
+async def test_slow_lease_requests_never_leave_two_leaders_reconciling_at_once(sandbox: SandboxHandle, namespace: str):
+    """Issue 18.1: a renewal in flight past the renew deadline kept the old leader reconciling after the Lease
+    expired for the standby. Here the leader's Lease GETs take 1.5 s and its PUTs hang: it must stop reconciling
+    before a standby can count the Lease as expired, and the standby must then take over."""
+    timings = (6.0, 5.0, 1.0)  # lease duration, renew deadline, retry period
+    margin = 0.2
+    clients = []
+    for user in ("first", "second"):
+        path = sandbox.kubeconfig_for(f"system:serviceaccount:{namespace}:{user}")
+        clients.append(await KubeClient.connect(path, user_agent=user))
+    first = Replica("first", clients[0], namespace, timings)
+    await eventually(lambda: first.manager.is_leader and len(first.intervals) > 10, what="first to lead")
+    second = Replica("second", clients[1], namespace, timings)
+    admin = sandbox.admin.aio
+    try:
+        await eventually(lambda: second.manager.elector._observed, what="second to see the Lease")
+        await admin.add_latency(1.5, verb="get", resource="leases", user=first.user)
+        await admin.add_latency(60.0, verb="update", resource="leases", user=first.user)
+        await eventually(lambda: second.manager.is_leader, timeout=30, what="second to take over")
+        first_still_leading = first.manager.is_leader
+        await eventually(lambda: len(second.intervals) > 10, what="second to reconcile")
+    finally:
+        await admin.clear_latency()
+        await second.shutdown()
+        await first.shutdown()
+        for client in clients:
+            await client.close()
+    handover = min(start for start, _ in second.intervals)
+    last_of_first = max(end for _, end in first.intervals)
+    assert last_of_first + margin <= handover, (
+        f"first reconciled until {last_of_first - handover:+.3f} s after second started"
+    )
+    assert not first_still_leading, "two leaders at once"
+
+
+async def test_a_lease_taken_too_slowly_to_lead_is_held_without_leading(kube: KubeClient, namespace: str, sandbox):
+    """An acquisition whose PUT takes most of the renew deadline would start the controllers only to cancel them
+    at once; the candidate holds the Lease and leads on its first quick renewal instead."""
+    log: list[str] = []
+    # Too slow: writes taking over renew_deadline - retry_period (2 s) but well within renew_deadline (3 s).
+    a = LeaderElector(
+        kube,
+        namespace=namespace,
+        name="test-lease",
+        identity="a",
+        lease_duration=4.0,
+        renew_deadline=3.0,
+        retry_period=1.0,
+        on_started_leading=lambda: log.append("a started"),
+        on_stopped_leading=lambda: log.append("a stopped"),
+    )
+    admin = sandbox.admin.aio
+    for verb in ("create", "update"):
+        await admin.add_latency(2.4, verb=verb, resource="leases", namespace=namespace)
+    task = asyncio.create_task(a.run())
+    try:
+        versions: set[str] = set()
+
+        async def renewed_twice_by_a() -> bool:
+            try:
+                lease = await kube.get(LEASES, namespace, "test-lease")
+            except ApiError:
+                return False
+            if lease["spec"].get("holderIdentity") == "a":
+                versions.add(lease["metadata"]["resourceVersion"])
+            return len(versions) >= 3
+
+        await eventually(renewed_twice_by_a, timeout=20, what="a to hold the Lease through slow writes")
+        assert not a.is_leader and log == []
+        await admin.clear_latency()
+        await eventually(lambda: a.is_leader, timeout=10, what="a to lead once its writes are quick")
+        assert log == ["a started"]
+    finally:
+        await admin.clear_latency()
+        await stop(task)
+
+
+async def test_a_leader_that_sees_another_holder_steps_down_at_once(kube: KubeClient, namespace: str):
+    """Renewing until the deadline while the Lease names someone else would be two leaders for that long."""
+    log: list[str] = []
+    a = elector(kube, namespace, "a", log)
+    task = asyncio.create_task(a.run())
+    try:
+        await eventually(lambda: a.is_leader, what="a to lead")
+        lease = await kube.get(LEASES, namespace, "test-lease")
+        with capture_logs() as logs:
+            await kube.replace(LEASES, {**lease, "spec": {**lease["spec"], "holderIdentity": "intruder"}})
+            await eventually(lambda: not a.is_leader, timeout=10, what="a to step down")
+        lost = [entry for entry in logs if entry["event"] == "leader.lost"]
+        assert [(entry["reason"], entry["holder"]) for entry in lost] == [("taken", "intruder")]
+        assert log == ["a started", "a stopped"]
+    finally:
+        await stop(task)

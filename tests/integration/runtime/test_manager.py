@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 from collections import Counter
 
 import aiohttp
@@ -158,3 +162,35 @@ async def test_only_the_leader_reconciles_and_a_standby_takes_over_on_shutdown(
     await eventually(lambda: second.manager.is_leader, timeout=5, what="the standby to take over")
     await eventually(lambda: second.calls[f"{namespace}/rr-1"] >= 1, what="the new leader to resync")
     await second.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("module", "setting", "env"),
+    [
+        ("orchestrator", "metrics-port", "KUBERNAUT_ORCHESTRATOR_METRICS_PORT"),
+        ("orchestrator", "health-port", "KUBERNAUT_ORCHESTRATOR_HEALTH_PORT"),
+        ("executor", "metrics-port", "KUBERNAUT_EXECUTOR_METRICS_PORT"),
+        ("executor", "health-port", "KUBERNAUT_EXECUTOR_HEALTH_PORT"),
+    ],
+)
+def test_a_busy_port_ends_the_process_with_one_line_naming_the_setting(
+    sandbox: SandboxHandle, module: str, setting: str, env: str
+):
+    """Issue 17.8: a busy metrics or health port ended the process with a raw OSError traceback."""
+    other = "health-port" if setting == "metrics-port" else "metrics-port"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNAUT_")}
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--kubeconfig", str(sandbox.kubeconfig_path), "--log-format", "json",
+             "--no-leader-election", "--bind-address", "127.0.0.1", f"--{setting}", str(port), f"--{other}", "0"],
+            check=False, capture_output=True, text=True, env=environment, timeout=60,
+        )  # fmt: skip
+    assert result.returncode not in (0, None), result.stderr
+    assert "Traceback" not in result.stderr
+    plain = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("{")]
+    assert len(plain) == 1, result.stderr
+    assert env in plain[0] and f"--{setting}" in plain[0] and f"127.0.0.1:{port}" in plain[0], plain[0]
+    assert "in use" in plain[0]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from executor.classify import classify, failure_reason, was_execution_failure
+from executor.classify import classify, failure_reason, started, was_execution_failure
 from shared.models import FailureReason as F
 
 RULES = [
@@ -89,24 +89,47 @@ def test_the_first_matching_rule_wins(reason, message, expected):
 
 
 MATRIX = [
-    # reason, started, has task runs, was execution failure
-    *[
-        (r, True, tr, r not in (F.IMAGE_PULL_BACK_OFF, F.CONFIGURATION_ERROR, F.RESOURCE_EXHAUSTED))
-        for r in F
-        for tr in (False, True)
-    ],
-    *[(r, False, True, True) for r in F],
-    *[(r, False, False, r in (F.OOM_KILLED, F.DEADLINE_EXCEEDED, F.FORBIDDEN, F.TASK_FAILED)) for r in F],
+    # reason, started (child runs exist), was execution failure
+    *[(r, True, r not in (F.IMAGE_PULL_BACK_OFF, F.CONFIGURATION_ERROR, F.RESOURCE_EXHAUSTED)) for r in F],
+    *[(r, False, False) for r in F],  # nothing started: never, whatever the reason says (SPEC 5)
 ]
 
 
-@pytest.mark.parametrize(("reason", "started", "task_runs", "expected"), MATRIX)
-def test_was_execution_failure_matrix(reason, started, task_runs, expected):
-    assert was_execution_failure(reason, started=started, has_task_runs=task_runs) is expected
+@pytest.mark.parametrize(("reason", "started", "expected"), MATRIX)
+def test_was_execution_failure_matrix(reason, started, expected):
+    assert was_execution_failure(reason, started=started) is expected
+
+
+# Tekton's resolution and validation reasons come with a start time and no child runs: never an execution failure.
+UNRESOLVED = [
+    "CouldntGetPipeline",
+    "PipelineRunResolutionFailed",
+    "CouldntGetTask",
+    "PipelineValidationFailed",
+    "InvalidGraph",
+    "ParameterMissing",
+    "ParameterTypeMismatch",
+    "ObjectParameterMissKeys",
+    "ResourceVerificationFailed",
+    "PipelineRunTimeout",
+    "Cancelled",
+]
+
+
+@pytest.mark.parametrize("reason", UNRESOLVED)
+def test_a_run_without_child_runs_never_counts_as_an_execution_failure(reason):
+    assert classify(reason, "task x failed: deadline, oom", started=started([])).was_execution_failure is False
+    assert classify(reason, "task x failed", started=started(None)).was_execution_failure is False
+
+
+def test_started_means_a_child_run_exists():
+    assert started([{"kind": "TaskRun", "name": "a"}])
+    assert started([{"kind": "CustomRun", "name": "a"}])
+    assert not started([]) and not started(None)
 
 
 def test_classify_combines_both():
-    result = classify("TaskFailed", "step failed", started=True, has_task_runs=True)
+    result = classify("TaskFailed", "step failed", started=True)
     assert (result.reason, result.was_execution_failure) == (F.TASK_FAILED, True)
-    result = classify("CouldntGetPipeline", "invalid bundle", started=False, has_task_runs=False)
+    result = classify("CouldntGetPipeline", "invalid bundle", started=False)
     assert (result.reason, result.was_execution_failure) == (F.CONFIGURATION_ERROR, False)

@@ -279,3 +279,51 @@ async def test_urgency_ends_when_the_key_is_handed_out(queue):
     queue.add("b")
     queue.add("a")
     assert [await queue.get(), await queue.get()] == ["b", "a"]
+
+
+async def test_a_relative_delay_ignores_a_wall_clock_step_back(queue, clock):
+    """Issue 18.6: a -60 s step of the wall clock made a 0.5 s retry wait 60.5 s."""
+    queue.add_after("retry", 0.5)
+    queue.add_rate_limited("limited")  # 5 ms, the first retry of a failed reconcile
+    clock.step_wall(-60)
+    clock.advance(0.005)
+    assert drain(queue) == ["limited"]
+    clock.advance(0.495)
+    assert drain(queue) == ["retry"]
+
+
+async def test_a_relative_delay_ignores_a_wall_clock_step_forward(queue, clock):
+    queue.add_after("retry", 30)
+    clock.step_wall(60)
+    clock.advance(29.9)
+    assert drain(queue) == [], "a forward step must not fire a relative delay early"
+    clock.advance(0.1)
+    assert drain(queue) == ["retry"]
+
+
+async def test_an_absolute_time_follows_the_wall_clock_across_a_step_back(queue, clock):
+    """blockedUntil is a wall-clock time: after a -60 s step it is 60 s further away, and never handed out early."""
+    queue.add_at("blocked", clock.now() + timedelta(seconds=10))
+    queue.add_after("retry", 10)
+    clock.step_wall(-60)
+    clock.advance(10)
+    assert drain(queue) == ["retry"]
+    assert queue.waiting() == 1 and clock.pending_timers() == 1, "the absolute deadline is re-armed"
+    clock.advance(59.9)
+    assert drain(queue) == []
+    clock.advance(0.1)
+    assert drain(queue) == ["blocked"]
+
+
+async def test_the_earliest_deadline_wins_across_clocks(queue, clock):
+    queue.add_at("a", clock.now() + timedelta(seconds=20))
+    queue.add_after("a", 5)
+    queue.add_after("b", 5)
+    queue.add_at("b", clock.now() + timedelta(seconds=2))
+    clock.advance(2)
+    assert drain(queue) == ["b"]
+    clock.advance(3)
+    assert drain(queue) == ["a"]
+    clock.advance(100)
+    assert drain(queue) == [], "a superseded deadline on the other clock must not fire again"
+    assert queue.deadline_of("a") is None
