@@ -30,6 +30,7 @@ from orchestrator.routing import (
     Decision,
     Verdict,
     first_start_time,
+    ineffective_count,
     record_failure,
     route,
 )
@@ -306,6 +307,9 @@ class RemediationReconciler:
         async with self._target_locks.hold(target):
             own = await self._own_execution(rr, target)
             if own is not None:
+                # Routed before, its status write lost: the count it was routed with is what the chain gives now
+                # (no link of its fingerprint and target can end while it is live).
+                status.ineffective_count = ineffective_count(rr, self.view, now, self._routing) or None
                 return self._executing(rr, status, now, own, created=False)
             decision = route(rr, self.view, now, self._routing, bypass_time_blocks=bypass_time_blocks)
             if decision.ineffective_count is not None:

@@ -547,6 +547,12 @@ def route(
     return inputs.annotated(Decision.execute())
 
 
+def ineffective_count(rr: RemediationRequest, view: RoutingView, now: datetime, settings: RoutingSettings) -> int:
+    """SPEC 4.9: the request's ineffective-remediation count as check 3 reads it, for a request that needs no
+    decision (its execution exists already: a status write lost after the create, a crash in between)."""
+    return _Inputs(rr, view, now, settings).ineffective.count
+
+
 @dataclass(frozen=True, slots=True)
 class CheckResult:
     """One check of the table, evaluated, with the facts behind its answer (match or not)."""

@@ -401,7 +401,7 @@ def check_chains(evidence: Evidence) -> Check:
         target = target_of(obj)
         if link is not None and target is not None:
             links[_chain_of(obj, target)].append((obj, link))
-    tripped = 0
+    tripped = counted = 0
     for key, obj in sorted(requests.items()):
         target, link = target_of(obj), link_from(obj)
         if link is None or target is None:
@@ -419,12 +419,13 @@ def check_chains(evidence: Evidence) -> Check:
         expected = ineffective_chain(created, earlier, [], window).count
         stored = _status(obj).get("ineffectiveCount") or 0
         tripped += link.kind is LinkKind.SKIPPED
+        counted += expected > 0
         if stored != expected:
             names = ", ".join(
                 f"{o.name}({o.kind}, {o.ineffective_count})" for o in sorted(earlier, key=lambda o: o.order)
             )
             check.fail(f"{key} stored ineffectiveCount {stored}, its chain gives {expected} (links: {names or 'none'})")
-    check.note = f"{tripped} skipped for a tripped chain"
+    check.note = f"{counted} with a count, {tripped} skipped for a tripped chain"
     return check
 
 

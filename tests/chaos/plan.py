@@ -187,6 +187,7 @@ def plan_load(
     invalid_share: float = 0.02,
     dry_run_share: float = 0.05,
     edges: int = 2,
+    loops: int = 1,
 ) -> LoadPlan:
     """`requests` RemediationRequests over `duration` seconds: each outcome class once at the start, then most as
     repeats of one signal a few seconds apart, and `bursts` of `burst_size` at one instant on one target (several
@@ -218,13 +219,32 @@ def plan_load(
             at += rng.uniform(0.5, 6.0)
     planned.sort(key=lambda item: item[0])
     result = []
-    for index, (at, signal, fixed) in enumerate(planned[: max(requests - EDGE_REQUESTS * edges, 0)]):
+    for index, (at, signal, fixed) in enumerate(planned[: max(requests - EDGE_REQUESTS * edges - LOOP * loops, 0)]):
         outcome = fixed or _draw_outcome(rng, signal, invalid_share)
         namespace = namespaces[0] if fixed else rng.choice(namespaces)
         duration_s = round(rng.uniform(0.2, 1.5), 2)
         dry_run = not fixed and outcome is not INVALID_SPEC and rng.random() < dry_run_share
         result.append(Planned(f"rr-{index:04d}", namespace, at, signal, outcome, duration_s, dry_run))
-    return _with_edges(rng, LoadPlan(signals, result), edges, duration, namespaces)
+    return _with_restart_loops(rng, _with_edges(rng, LoadPlan(signals, result), edges, duration, namespaces), loops)
+
+
+LOOP = 6  # requests of one restart loop
+
+
+def _with_restart_loops(rng: random.Random, plan: LoadPlan, loops: int) -> LoadPlan:
+    """SPEC 4.9 in every run: a signal on a target of its own whose alert is back 5 s after each request (its run
+    takes 0.3 s, the cooldown 3 s, the ineffective window 10 s): counts 0, 1, 2, then the chain trips and the
+    rest are skipped on it - under whatever faults are being injected then."""
+    requests = list(plan.requests)
+    for index in range(loops):
+        namespace = plan.requests[0].namespace if plan.requests else "default"
+        signal = Signal(f"leak-{index}", ("Deployment", f"leak-{index}", namespace), WORKFLOWS[0], "healthy")
+        start = rng.uniform(1.0, 5.0)
+        requests += [
+            Planned(f"leak-{index:02d}-{n}", namespace, start + 5.0 * n, signal, SUCCEEDED, 0.3) for n in range(LOOP)
+        ]
+    requests.sort(key=lambda p: p.at)
+    return LoadPlan(plan.signals, requests, plan.namesakes, plan.same_second, plan.unblocked_duplicates)
 
 
 EDGE_REQUESTS = 5  # keys each round of edges adds: a namesake, a same-second pair, an original and its duplicate

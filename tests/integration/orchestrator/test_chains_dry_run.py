@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from sandbox.testing import SandboxHandle
 from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import eventually
@@ -189,3 +192,26 @@ async def test_dry_runs_form_an_ineffective_chain_as_real_runs_would(
     assert (skipped["skipReason"], skipped["ineffectiveCount"]) == ("IneffectiveChain", 2)
     assert len(await scene.notifications()) == 1, "the manual-review notice is sent in dry run too"
     assert await scene.executions() == []
+
+
+@pytest.mark.sandbox_only
+async def test_the_count_survives_a_status_write_lost_after_the_create(
+    scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle
+):
+    """Regression (the chaos suite's recount): the WorkflowExecution is created, the status write that follows fails;
+    the retry finds the execution its own and wrote Executing without the count the routing had given."""
+    await start_orchestrator(ineffective_chain_threshold=5, recently_remediated_cooldown="1ms")
+    await _remediate(scene, "rr-1")
+    # rr-2's first status write (Executing, after its WorkflowExecution was created) fails once.
+    await sandbox.admin.aio.fail_requests(
+        code=500,
+        count=1,
+        verb="patch",
+        resource="remediationrequests",
+        subresource="status",
+        namespace=scene.namespace,
+        name="rr-2",
+    )
+    await scene.request("rr-2")
+    status = await scene.phase("rr-2", "Executing")
+    assert status["ineffectiveCount"] == 1
