@@ -25,7 +25,7 @@ from orchestrator.routing import (
     unacknowledged_failure,
 )
 from orchestrator.view import RR_BLOCKING_WFE, RR_INDEXERS, WFE_INDEXERS, WFE_TARGET, CacheView, blocking_key
-from shared.kubetime import format_time, parse_time
+from shared.kubetime import format_time, read_time
 from shared.models import BlockReason, RemediationPhase
 from shared.runtime.store import Indexer, KubeDict, object_key, section
 from shared.target import canonical_target
@@ -58,15 +58,6 @@ def snapshot(requests: Iterable[KubeDict], executions: Iterable[KubeDict]) -> Sn
 
 
 # -- small readers --------------------------------------------------------------------------------------------------
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
 def remaining(until: datetime | None, now: datetime) -> int | None:
     """Whole seconds from `now` to `until` (0 once passed), None without a time."""
     if until is None:
@@ -206,7 +197,7 @@ def compare(
             f"the request has ended ({phase}): routing no longer applies; the checks show what it would get now",
         )
     reason = status.get("blockReason")
-    until = _time(status.get("blockedUntil"))
+    until = read_time(status.get("blockedUntil"))
     if reason in TIME_BASED_REASONS and until is not None and now >= until:
         left = human_duration(remaining(now, until) or 0)
         if reason == BlockReason.CONSECUTIVE_FAILURES and not annotations_of(rr).get(UNBLOCK_ANNOTATION):
@@ -282,7 +273,7 @@ def status_report(
         reason = str(status.get("blockReason") or status.get("skipReason") or status.get("failureReason") or "")
         counts[(phase, reason)] += 1
         if phase == RemediationPhase.BLOCKED:
-            until = _time(status.get("blockedUntil"))
+            until = read_time(status.get("blockedUntil"))
             blocked.append(
                 {
                     "namespace": obj["metadata"].get("namespace"),
@@ -375,8 +366,8 @@ def _created(obj: KubeDict) -> tuple[datetime, datetime, str]:
     """Age order as check 2 has it: creationTimestamp (one-second resolution), then who was routed first
     (status.startTime; not routed yet comes last), then the name."""
     meta = obj["metadata"]
-    created = _time(meta.get("creationTimestamp")) or _NEVER
-    started = _time(section(obj, "status").get("startTime")) or _LAST
+    created = read_time(meta.get("creationTimestamp")) or _NEVER
+    started = read_time(section(obj, "status").get("startTime")) or _LAST
     return (created, started, str(meta["name"]))
 
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from orchestrator.chains import CHAIN_ACKNOWLEDGED_ANNOTATION, Link, LinkKind
 from orchestrator.routing import ACKNOWLEDGED_ANNOTATION, Execution, Request
-from shared.kubetime import parse_time
+from shared.kubetime import read_time
 from shared.models import ExecutionPhase, FailurePhase, Outcome, RemediationPhase, RemediationRequest, SkipReason
 from shared.runtime.store import IndexFunc, KubeDict, ReadOnlyStore, object_key, section
 from shared.target import canonical_target
@@ -52,15 +52,6 @@ def _enum(cls: type[E], value: object) -> E | None:
         return None
     try:
         return cls(value)
-    except ValueError:
-        return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
     except ValueError:
         return None
 
@@ -203,10 +194,10 @@ def execution_from(obj: KubeDict) -> Execution:
     return Execution(
         namespace=meta.get("namespace") or "",
         name=meta["name"],
-        created=_time(meta.get("creationTimestamp")) or _NO_TIME,
+        created=read_time(meta.get("creationTimestamp")) or _NO_TIME,
         phase=_enum(ExecutionPhase, status.get("phase")),
         workflow_id=str(section(_spec(obj), "workflowRef").get("workflowId", "")),
-        completion_time=_time(status.get("completionTime")),
+        completion_time=read_time(status.get("completionTime")),
         was_execution_failure=was_execution_failure if isinstance(was_execution_failure, bool) else None,
         acknowledged=bool((meta.get("annotations") or {}).get(ACKNOWLEDGED_ANNOTATION)),
     )
@@ -219,14 +210,14 @@ def request_from(obj: KubeDict) -> Request:
     return Request(
         namespace=meta.get("namespace") or "",
         name=meta["name"],
-        created=_time(meta.get("creationTimestamp")) or _NO_TIME,
+        created=read_time(meta.get("creationTimestamp")) or _NO_TIME,
         phase=_enum(RemediationPhase, status.get("phase")),
-        completion_time=_time(status.get("completionTime")),
+        completion_time=read_time(status.get("completionTime")),
         failure_phase=_enum(FailurePhase, status.get("failurePhase")),
         outcome=_enum(Outcome, status.get("outcome")),
         consecutive_failure_count=count if isinstance(count, int) else 0,
-        next_allowed_execution=_time(status.get("nextAllowedExecution")),
-        start_time=_time(status.get("startTime")),
+        next_allowed_execution=read_time(status.get("nextAllowedExecution")),
+        start_time=read_time(status.get("startTime")),
     )
 
 
@@ -243,12 +234,12 @@ def link_from(obj: KubeDict) -> Link | None:
         kind = LinkKind.SKIPPED
     else:
         return None
-    created = _time(meta.get("creationTimestamp")) or _NO_TIME
+    created = read_time(meta.get("creationTimestamp")) or _NO_TIME
     count = status.get("ineffectiveCount")
     return Link(
         name=meta["name"],
         created=created,
-        time=_time(status.get("completionTime")) or created,
+        time=read_time(status.get("completionTime")) or created,
         kind=kind,
         ineffective_count=count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0,
     )
@@ -258,14 +249,14 @@ def dry_run_from(obj: KubeDict) -> Execution:
     """A request that completed as a dry run, as check 6 sees a completed WorkflowExecution."""
     meta = obj["metadata"]
     status = status_of(obj)
-    created = _time(meta.get("creationTimestamp")) or _NO_TIME
+    created = read_time(meta.get("creationTimestamp")) or _NO_TIME
     return Execution(
         namespace=meta.get("namespace") or "",
         name=meta["name"],
         created=created,
         phase=ExecutionPhase.COMPLETED,
         workflow_id=str(section(_spec(obj), "workflowRef").get("workflowId", "")),
-        completion_time=_time(status.get("completionTime")) or created,
+        completion_time=read_time(status.get("completionTime")) or created,
         was_execution_failure=None,
         acknowledged=False,
         dry_run=True,
@@ -310,7 +301,7 @@ class CacheView:
 
     def chain_acknowledgements(self, namespace: str, fingerprint: str) -> Iterable[datetime]:
         return [
-            _time(o["metadata"].get("creationTimestamp")) or _NO_TIME
+            read_time(o["metadata"].get("creationTimestamp")) or _NO_TIME
             for o in self._requests.by_index(RR_CHAIN_ACKNOWLEDGED, fingerprint_key(namespace, fingerprint))
         ]
 
@@ -350,7 +341,7 @@ def resync_order(requests: ReadOnlyStore) -> list[str]:
 
     def urgency(obj: KubeDict) -> tuple[int, datetime, str]:
         status = status_of(obj)
-        until = _time(status.get("blockedUntil")) if status.get("phase") == RemediationPhase.BLOCKED else None
+        until = read_time(status.get("blockedUntil")) if status.get("phase") == RemediationPhase.BLOCKED else None
         if until is not None:
             return (0, until, obj["metadata"]["name"])
         request = request_from(obj)

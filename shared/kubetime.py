@@ -22,3 +22,13 @@ def format_time(value: datetime) -> str:
 def parse_time(text: str) -> datetime:
     """Parse an RFC 3339 timestamp as the API server writes it (`Z` or an offset)."""
     return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def read_time(value: object) -> datetime | None:
+    """A timestamp read from an object that was not validated: None when it is absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
