@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from sandbox.testing import SandboxHandle
 from shared.runtime.client import ApiError, KubeClient
 from tests import factories
+from tests.crdschema import RAW, valid_value
 from tests.integration.helpers import create_namespace, eventually
 from tests.integration.orchestrator.conftest import RR, WFE, StartOrchestrator
-from tests.unit.sandbox.test_model_crd_agreement import RAW, TIMES
 
 pytestmark = pytest.mark.sandbox_only  # reads the sandbox's audit log
 
@@ -33,43 +33,8 @@ NAMES = st.one_of(SHORT_NAMES, LONG_NAMES, st.sampled_from(["same", "alert-a", "
 TEXT = string.ascii_letters + string.digits + "-_./: "
 
 
-def schema_value(node: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
-    """Values the schema accepts, strings often at their longest (a generator driven by the CRD, not the model)."""
-    kind = node.get("type")
-    if "enum" in node:
-        return st.sampled_from(node["enum"])
-    if kind == "string":
-        if node.get("format") == "date-time":
-            return TIMES
-        minimum, maximum = node.get("minLength", 0), node.get("maxLength", 64)
-        if "pattern" in node:
-            return st.from_regex(node["pattern"], fullmatch=True).filter(lambda s: minimum <= len(s) <= maximum)
-        short = st.text(alphabet=TEXT, min_size=minimum, max_size=min(maximum, 20))
-        return st.one_of(short, st.just("x" * maximum))
-    if kind == "integer":
-        return st.integers(min_value=node.get("minimum", -(2**31)), max_value=node.get("maximum", 2**31))
-    if kind == "boolean":
-        return st.booleans()
-    if kind == "array":
-        items = schema_value(node["items"], depth + 1)
-        if node.get("x-kubernetes-list-type") == "map":
-            keys = node["x-kubernetes-list-map-keys"]
-            return st.lists(items, max_size=2, unique_by=lambda item: tuple(item.get(k) for k in keys))
-        return st.lists(items, max_size=2)
-    if kind == "object":
-        if "properties" in node:
-            required = set(node.get("required", []))
-            properties = node["properties"]
-            return st.fixed_dictionaries(
-                {key: schema_value(sub, depth + 1) for key, sub in properties.items() if key in required},
-                optional={key: schema_value(sub, depth + 1) for key, sub in properties.items() if key not in required},
-            )
-        if "additionalProperties" in node:
-            return st.dictionaries(
-                st.text(alphabet=TEXT, min_size=1, max_size=10), schema_value(node["additionalProperties"]), max_size=2
-            )
-        return st.just({})
-    return st.nothing()
+def schema_value(node: dict[str, Any]) -> st.SearchStrategy[Any]:
+    return valid_value(node, at_limits=True)
 
 
 RR_SPEC = schema_value(RAW["RemediationRequest"]["properties"]["spec"])

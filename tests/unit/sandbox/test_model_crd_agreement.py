@@ -12,76 +12,15 @@ stays visible and a fix on either side is noticed.
 from __future__ import annotations
 
 import copy
-import string
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sandbox.schema import CustomResourceSchema
-from shared.models import ModelError, RemediationRequest, WorkflowExecution, format_time
-from shared.models._base import KubeObject
-
-CRD_DIR = Path(__file__).resolve().parents[3] / "manifests" / "crds"
-Path_ = tuple[str | int, ...]
-
-
-def _raw_schema(kind: type[KubeObject]) -> dict[str, Any]:
-    crd = yaml.safe_load((CRD_DIR / f"{kind.RESOURCE.group_resource}.yaml").read_text())
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-
-
-KINDS: dict[str, type[KubeObject]] = {"RemediationRequest": RemediationRequest, "WorkflowExecution": WorkflowExecution}
-RAW = {name: _raw_schema(kind) for name, kind in KINDS.items()}
-VALIDATORS = {name: CustomResourceSchema.from_openapi(raw) for name, raw in RAW.items()}
-TEXT = st.text(alphabet=string.ascii_letters + string.digits + " -_./:µé", max_size=12)
-TIMES = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)).map(
-    format_time
-)
-
-
-def valid_value(node: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Values the schema accepts (a generator driven by the schema, not by the model)."""
-    kind = node.get("type")
-    if "enum" in node:
-        return st.sampled_from(node["enum"])
-    if kind == "string":
-        if node.get("format") == "date-time":
-            return TIMES
-        minimum, maximum = node.get("minLength", 0), min(node.get("maxLength", 40), 40)
-        if "pattern" in node:
-            return st.from_regex(node["pattern"], fullmatch=True).filter(
-                lambda s: minimum <= len(s) <= node.get("maxLength", 10**9)
-            )
-        return st.text(alphabet=string.ascii_letters + string.digits + "-_./:", min_size=minimum, max_size=maximum)
-    if kind == "integer":
-        return st.integers(min_value=node.get("minimum", -1000), max_value=node.get("maximum", 10**6))
-    if kind == "boolean":
-        return st.booleans()
-    if kind == "array":
-        items = valid_value(node["items"])
-        maximum = min(node.get("maxItems", 3), 3)
-        if node.get("x-kubernetes-list-type") == "map":
-            keys = node["x-kubernetes-list-map-keys"]
-            return st.lists(items, max_size=maximum, unique_by=lambda item: tuple(item.get(k) for k in keys))
-        return st.lists(items, max_size=maximum)
-    if kind == "object":
-        if "properties" in node:
-            required = set(node.get("required", []))
-            properties = node["properties"]
-            return st.fixed_dictionaries(
-                {key: valid_value(sub) for key, sub in properties.items() if key in required},
-                optional={key: valid_value(sub) for key, sub in properties.items() if key not in required},
-            )
-        if "additionalProperties" in node:
-            return st.dictionaries(TEXT.filter(bool), valid_value(node["additionalProperties"]), max_size=3)
-        return st.just({})
-    return st.nothing()
+from shared.models import ModelError
+from tests.crdschema import KINDS, RAW, VALIDATORS, Path_, valid_value
 
 
 def valid_object(kind: str) -> st.SearchStrategy[dict[str, Any]]:
