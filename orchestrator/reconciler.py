@@ -12,7 +12,6 @@ Correctness rests on four habits:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,8 +41,10 @@ from orchestrator.view import (
     CacheView,
     execution_from,
     fingerprint_key,
+    owned_by,
     request_from,
     status_of,
+    workflow_execution_name,
 )
 from shared.duration import format_duration, later, parse_duration
 from shared.kubetime import format_time
@@ -98,25 +99,6 @@ class _Change:
     requeue: Result | None = None
     expired: BlockReason | None = None  # the time-based block this change ends at its expiry
     dry_run: bool = False  # a dry run completed where production would have created a WorkflowExecution
-
-
-_WFE_NAME_HASH = 10  # hex digits of sha256(uid): 40 bits against a collision between two requests' executions
-
-
-def workflow_execution_name(rr_name: str, rr_uid: str) -> str:
-    """The request's own WorkflowExecution: its name plus a hash of its uid, so re-creating it is idempotent and a
-    namesake request (same name, another uid) never meets the execution a deleted one left behind. At most 253
-    characters and a DNS subdomain, as a name must be: a long request name is cut (never mid-separator)."""
-    suffix = hashlib.sha256(rr_uid.encode()).hexdigest()[:_WFE_NAME_HASH]
-    head = rr_name[: 253 - 1 - len(suffix)].rstrip("-.")
-    return f"{head}-{suffix}" if head else suffix
-
-
-def owned_by(obj: KubeDict, uid: str | None) -> bool:
-    """SPEC 4.2: an object is a request's own only when its controller owner reference carries the request's uid."""
-    return uid is not None and any(
-        o.get("controller") and o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or []
-    )
 
 
 class RemediationReconciler:
@@ -219,8 +201,15 @@ class RemediationReconciler:
     # -- new requests ---------------------------------------------------------------------------------------
     async def _admit(self, rr: RemediationRequest, status: RemediationRequestStatus, now: datetime) -> _Change:
         status.phase = RemediationPhase.PENDING
-        status.start_time = status.start_time or first_start_time(
-            rr.metadata.namespace or "", rr.spec.signal_fingerprint, self.view, now
+        namespace = rr.metadata.namespace or ""
+        try:
+            target: str | None = rr.spec.target_resource.canonical
+        except ValueError:
+            target = None  # not a valid target: the validation below fails the request
+        status.start_time = (
+            status.start_time
+            or self.view.routed_at(namespace, rr.metadata.name or "", rr.metadata.uid, target)
+            or first_start_time(namespace, rr.spec.signal_fingerprint, self.view, now)
         )
         status.observed_generation = rr.metadata.generation
         problems = semantic_problems(rr)

@@ -14,7 +14,7 @@ import pytest
 
 from executor.metrics import PREFIX as EXECUTOR
 from orchestrator.metrics import PREFIX as ORCHESTRATOR
-from orchestrator.reconciler import workflow_execution_name
+from orchestrator.view import workflow_execution_name
 from sandbox.scenario import TIME_BASED, check_metrics, check_requests, expected_metrics, load_scenario
 from shared.models import BlockReason, NotificationType, Outcome, RemediationPhase, SkipReason
 from tests.e2e.conftest import Run

@@ -122,7 +122,9 @@ async def wait_ready(pod: Pod) -> None:
 
 async def completes(admin: KubeClient, name: str, namespace: str = "default") -> None:
     """Create a request (its own target, so no other request blocks it) and wait until it is Completed."""
-    await admin.create(RRS, remediation_request(name, namespace, target=("Deployment", name, namespace)))
+    # A bundle the shipped overlays allow (KUBERNAUT_EXECUTOR_ALLOWED_BUNDLES): the containers run as the pod spec says.
+    bundle = "registry.example.com/kubernaut/workflows/restart-pods:v1"
+    await admin.create(RRS, remediation_request(name, namespace, target=("Deployment", name, namespace), bundle=bundle))
     last: dict[str, Any] = {}
 
     async def completed() -> bool:

@@ -118,6 +118,49 @@ async def test_same_second_duplicates_run_once_whoever_is_routed_first(
     assert [o for o in owners if o in names] == [original], "one execution for the pair"
 
 
+@pytest.mark.sandbox_only
+async def test_a_request_whose_status_write_was_lost_after_its_execution_is_still_the_original(
+    scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle
+):
+    """Found by the chaos suite: the first of a same-second pair created its WorkflowExecution, but its status write
+    (with its startTime) failed; the second, routed meanwhile, took the unrouted first for younger, was blocked
+    ResourceBusy instead of DuplicateInProgress, and ran its own workflow after the first ended. An execution of
+    its own means a request was routed, when that execution was made."""
+    await start_orchestrator()
+    for attempt in range(5):
+        first, second = f"alert-z-{attempt}", f"alert-a-{attempt}"
+        await sandbox.admin.aio.fail_requests(
+            seconds=30,
+            verb="patch",
+            resource="remediationrequests",
+            subresource="status",
+            namespace=scene.namespace,
+            name=first,
+        )
+        target = ("Deployment", f"lost-{attempt}", "default")  # each attempt on a target of its own
+        a = await scene.request(first, fingerprint_seed=f"lost-{attempt}", target=target)
+        await eventually(lambda f=first: _owns_execution(scene, f), what=f"{first}'s execution")
+        b = await scene.request(second, fingerprint_seed=f"lost-{attempt}", target=target)
+        if a["metadata"]["creationTimestamp"] == b["metadata"]["creationTimestamp"]:
+            break
+        await sandbox.admin.aio.clear_faults()
+    else:
+        pytest.fail("no two requests created within one second in five attempts")
+    status = await scene.until(second, lambda s: s.get("phase") == "Blocked", "blocked")
+    assert (status["blockReason"], status["duplicateOf"]) == ("DuplicateInProgress", first), status
+    await sandbox.admin.aio.clear_faults()
+    await scene.phase(first, "Executing")
+    await scene.complete(first)
+    status = await scene.until(second, lambda s: s.get("phase") in TERMINAL, "inherited")
+    assert (status["phase"], status["outcome"]) == ("Completed", "InheritedCompleted"), status
+    owners = [w["metadata"]["ownerReferences"][0]["name"] for w in await scene.executions()]
+    assert second not in owners, "the pair ran one workflow"
+
+
+async def _owns_execution(scene: Scene, name: str) -> bool:
+    return any(w["metadata"]["ownerReferences"][0]["name"] == name for w in await scene.executions())
+
+
 # -- 3: a manual unblock never makes a duplicate run ---------------------------------------------------------
 async def test_an_unblocked_duplicate_still_inherits(
     scene: Scene, start_orchestrator: StartOrchestrator, sandbox: SandboxHandle

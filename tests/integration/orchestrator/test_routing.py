@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orchestrator.reconciler import workflow_execution_name
+from orchestrator.view import workflow_execution_name
 from shared.kubetime import parse_time
 from tests.integration.helpers import eventually
 from tests.integration.orchestrator.conftest import NR, RR, WFE, Scene, StartOrchestrator
