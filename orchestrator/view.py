@@ -191,23 +191,20 @@ class CacheView:
         """target -> an execution whose create may have landed (the answer was lost); it counts as live."""
 
     def executions_on_target(self, target: str) -> Iterator[Execution]:
-        for obj in self._executions.by_index(WFE_TARGET, target):
-            yield execution_from(obj)
+        yield from self._executions.by_index_projected(WFE_TARGET, target, execution_from)
         pending = self.uncertain.get(target)
         if pending is not None and self._executions.get(pending.key) is None:
             yield pending
 
     def live_requests(self, namespace: str, fingerprint: str) -> Iterable[Request]:
-        return [
-            request_from(o)
-            for o in self._requests.by_index(RR_LIVE_FINGERPRINT, fingerprint_key(namespace, fingerprint))
-        ]
+        return self._requests.by_index_projected(
+            RR_LIVE_FINGERPRINT, fingerprint_key(namespace, fingerprint), request_from
+        )
 
     def executed_requests(self, namespace: str, fingerprint: str) -> Iterable[Request]:
-        return [
-            request_from(o)
-            for o in self._requests.by_index(RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint))
-        ]
+        return self._requests.by_index_projected(
+            RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint), request_from
+        )
 
 
 def resync_order(requests: ReadOnlyStore) -> list[str]:
