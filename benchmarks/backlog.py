@@ -23,6 +23,9 @@ Each comparison runs twice: against the sandbox as it is (a write answered in we
 the controller spends beyond the bare client's shows in the ratio), and with every create and patch delayed by
 WRITE_LATENCY (10 ms: what the issue's kube-apiserver + etcd took per write on this machine, 4 workers x 3 writes at
 ~130 RR/s), the setting the issue's ratio was measured in. `BENCH_ROUNDS` (default 3) sets the rounds.
+
+Idle after the burst (issue 14 item 5): in the first round of each controller, 30 s after its last write, its API
+requests besides watches (target 0) and its CPU seconds (target ~0). Memory per cached RR: `runtime_memory`.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ NAMESPACE = "backlog"
 BARE_USER = "system:serviceaccount:bench:bare-client"
 TIMEOUT = 300.0
 WRITE_LATENCY = 0.010
+IDLE_SECONDS = 30.0
 MODES = {"sandbox": 0.0, "write_latency_10ms": WRITE_LATENCY}
 RR_PATH = f"/apis/kubernaut.ai/v1alpha1/namespaces/{NAMESPACE}/remediationrequests"
 WFE_PATH = f"/apis/kubernaut.ai/v1alpha1/namespaces/{NAMESPACE}/workflowexecutions"
@@ -368,7 +372,10 @@ async def _controller_pass(
     counts: dict[Any, int],
     n: int,
     latency: float,
+    idle: float = 0.0,
 ) -> dict[str, float]:
+    """One controller drain; with `idle`, then that many seconds after its last write: its API requests besides
+    watches and its CPU seconds."""
     with (
         tempfile.TemporaryDirectory(prefix="bench-backlog-") as directory,
         sandbox_process(namespaces=(NAMESPACE, SYSTEM_NAMESPACE, EXECUTION_NAMESPACE)) as sandbox,
@@ -400,6 +407,16 @@ async def _controller_pass(
                 cpu_total = _cpu_seconds(pid)
             finally:
                 sampler.cancel()
+            idle_report: dict[str, float] = {}
+            if idle:
+                idle_since = (await sandbox.admin.aio.state())["auditLastSequence"]
+                await asyncio.sleep(idle)
+                later = await sandbox.admin.aio.audit(since=idle_since, user=USERS[kind])
+                idle_report = {
+                    "idle_seconds": idle,
+                    "idle_api_requests_besides_watches": sum(1 for r in later if r.verb != "watch"),
+                    "idle_cpu_seconds": round(_cpu_seconds(pid) - cpu_total, 3),
+                }
         finally:
             stack.stop()
     writes = [r.time for r in records if r.verb in ("create", "patch") and 200 <= r.code < 300]
@@ -413,6 +430,7 @@ async def _controller_pass(
         "overall_per_second": n / (max(writes) - started),
         "cpu_ms_per_item": cpu_total / n * 1000,
         "cpu_ms_per_item_after_first_write": (cpu_total - cpu_at_first) / n * 1000,
+        **idle_report,
     }
 
 
@@ -438,6 +456,19 @@ async def _bare_pass(
     }
 
 
+def _idle(first_pass: dict[str, float]) -> dict[str, Any]:
+    """The idle figures of the first round, if it measured them (target: 0 requests, ~0 CPU)."""
+    if "idle_seconds" not in first_pass:
+        return {}
+    return {
+        "after_the_burst": {
+            "seconds": first_pass["idle_seconds"],
+            "api_requests_besides_watches": int(first_pass["idle_api_requests_besides_watches"]),
+            "cpu_seconds": first_pass["idle_cpu_seconds"],
+        }
+    }
+
+
 def _median(passes: list[dict[str, float]], field: str, digits: int = 3) -> float:
     return round(statistics.median(p[field] for p in passes), digits)
 
@@ -453,8 +484,9 @@ async def _alternating(
     controller: list[dict[str, float]] = []
     bare: list[dict[str, float]] = []
     key = next(iter(counts))
-    for _ in range(ROUNDS):
-        controller.append(await _controller_pass(kind, seed, counts, n, latency))
+    for round_ in range(ROUNDS):
+        idle = IDLE_SECONDS if round_ == 0 and not latency else 0.0  # once per controller
+        controller.append(await _controller_pass(kind, seed, counts, n, latency, idle))
         bare.append(await _bare_pass(seed, work, key, n, latency))
     return controller, bare
 
@@ -479,6 +511,7 @@ async def _orchestrator_mode(latency: float) -> dict[str, Any]:
             "cpu_ms_per_executed_rr": cpu,
             "cpu_ms_per_executed_rr_after_first_decision": _median(controller, "cpu_ms_per_item_after_first_write", 2),
             "first_decision_seconds": first,
+            **_idle(controller[0]),
         },
         "bare_client": {
             "steady_rr_per_second": _median(bare, "steady_per_second", 1),
@@ -516,6 +549,7 @@ async def _executor_mode(latency: float) -> dict[str, Any]:
                 controller, "cpu_ms_per_item_after_first_write", 2
             ),
             "first_write_seconds": _median(controller, "first_write_seconds"),
+            **_idle(controller[0]),
         },
         "bare_client": {
             "steady_pipelineruns_per_second": _median(bare, "steady_per_second", 1),
