@@ -81,7 +81,34 @@ def top(raw: Path, count: int = 25) -> str:
     return "\n".join(lines)
 
 
+CATEGORIES = (  # (name, a frame that puts a sample there), first match wins; "other" for the rest
+    ("thread pool (aiohttp trust_env: netrc and proxy lookups per request)", "thread.py"),
+    ("imports", "_find_and_load"),
+    ("HTTP through ApiClient.call_api", "ApiClient.__call_api"),
+    ("HTTP (KubeClient, aiohttp)", "KubeClient._send"),
+    ("reconcile: own code, pydantic, routing", "Reconciler."),
+    ("informer: watch decode, cache", "_Reflector."),
+    ("event recorder", "EventRecorder."),
+)
+
+
+def categories(raw: Path) -> str:
+    """Where the samples went, by the categories above (epoll waits apart)."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        total += int(samples)
+        frames = stack.split(";")
+        name = "event loop waiting (epoll)" if "select (selectors.py" in frames[-1] else "other"
+        name = next((c for c, frame in CATEGORIES if any(frame in f for f in frames)), name)
+        counts[name] += int(samples)
+    return "\n".join(f"  {n / total:6.1%}  {name}" for name, n in counts.most_common())
+
+
 if __name__ == "__main__":
     kind, out = sys.argv[1], Path(sys.argv[2])
     asyncio.run(profile(kind, out))
     print(top(out))
+    print("by category:")
+    print(categories(out))
