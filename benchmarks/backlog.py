@@ -22,7 +22,7 @@ work slows both sides alike and the ratio holds.
 Each comparison runs twice: against the sandbox as it is (a write answered in well under a millisecond, so any CPU
 the controller spends beyond the bare client's shows in the ratio), and with every create and patch delayed by
 WRITE_LATENCY (10 ms: what the issue's kube-apiserver + etcd took per write on this machine, 4 workers x 3 writes at
-~130 RR/s), the setting the issue's ratio was measured in. `BENCH_ROUNDS` (default 3) sets the rounds.
+~130 RR/s), the setting the issue's ratio was measured in. `BENCH_ROUNDS` (default 5) sets the rounds.
 
 Idle after the burst (issue 14 item 5): in the first round of each controller, 30 s after its last write, its API
 requests besides watches (target 0) and its CPU seconds (target ~0). Memory per cached RR: `runtime_memory`.
@@ -54,7 +54,7 @@ from shared.kubetime import format_time
 from shared.models import WorkflowExecution
 from shared.target import canonical_target, label_value, target_label_value
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 REQUESTS = 1000
 EXECUTIONS = 500
 WORKERS = 4
