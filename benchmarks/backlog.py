@@ -356,7 +356,7 @@ async def _until_written(
             since = fresh[-1].sequence
         if all(len(_times(records, user, *key)) >= n for key, n in counts.items()):
             return records
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # seldom: each poll costs the sandbox (the bare pass is not polled at all)
     raise RuntimeError(f"{user} did not finish its writes in {TIMEOUT}s")
 
 
