@@ -1,4 +1,5 @@
-"""Memory: RSS growth per cached RR at 10 000 and 100 000 objects, next to the objects' JSON size (target <= 3x).
+"""Memory: RSS growth per cached RR at 10 000 and 100 000 objects, next to the objects' JSON size (target <= 3x;
+issue 14 asks <= 1.5x).
 
 Each size is measured in a fresh process that fills an informer's cache from a canned watch stream, so the
 numbers are not blurred by earlier runs.
@@ -70,5 +71,6 @@ async def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
             "rss_growth_bytes_per_object": round(per_object),
             "ratio_to_json": round(per_object / json_size, 2),
             "target_3x": per_object / json_size <= 3,
+            "target_1_5x": per_object / json_size <= 1.5,  # issue 14
         }
     return report

@@ -297,21 +297,24 @@ class CacheView:
         """target -> request key -> a dry run decided whose Completed status is not written through yet."""
 
     def executions_on_target(self, target: str) -> Iterator[Execution]:
-        for obj in self._executions.by_index(WFE_TARGET, target):
-            yield execution_from(obj)
+        yield from self._executions.by_index_projected(WFE_TARGET, target, execution_from)
         pending = self.uncertain.get(target)
         if pending is not None and self._executions.get(pending.key) is None:
             yield pending
 
     def live_requests(self, namespace: str, fingerprint: str) -> Iterable[Request]:
-        found = []
-        for obj in self._requests.by_index(RR_LIVE_FINGERPRINT, fingerprint_key(namespace, fingerprint)):
-            request = request_from(obj)
-            if request.start_time is None:
-                routed = self.routed_at(request.namespace, request.name, obj["metadata"].get("uid"), target_of(obj))
-                request = replace(request, start_time=routed) if routed is not None else request
-            found.append(request)
-        return found
+        found = self._requests.by_index_projected(
+            RR_LIVE_FINGERPRINT, fingerprint_key(namespace, fingerprint), request_from
+        )
+        return [request if request.start_time is not None else self._routed(request) for request in found]
+
+    def _routed(self, request: Request) -> Request:
+        """A request with no startTime yet, with the time its own execution was made if it has one."""
+        obj = self._requests.get(f"{request.namespace}/{request.name}")
+        if obj is None:
+            return request
+        routed = self.routed_at(request.namespace, request.name, obj["metadata"].get("uid"), target_of(obj))
+        return replace(request, start_time=routed) if routed is not None else request
 
     def routed_at(self, namespace: str, name: str, uid: object, target: str | None) -> datetime | None:
         """When the request's own WorkflowExecution was made, if it has one. A request whose status write was lost
@@ -328,10 +331,9 @@ class CacheView:
         return pending.created if pending is not None and pending.key == key else None
 
     def executed_requests(self, namespace: str, fingerprint: str) -> Iterable[Request]:
-        return [
-            request_from(o)
-            for o in self._requests.by_index(RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint))
-        ]
+        return self._requests.by_index_projected(
+            RR_EXECUTED_FINGERPRINT, fingerprint_key(namespace, fingerprint), request_from
+        )
 
     def chain_links(self, namespace: str, fingerprint: str, target: str) -> Iterable[Link]:
         links = (

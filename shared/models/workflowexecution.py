@@ -30,7 +30,10 @@ class ExecutionPhase(StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (ExecutionPhase.COMPLETED, ExecutionPhase.FAILED)
+        return self in _TERMINAL_PHASES  # a set lookup: routing asks this of every execution on a target
+
+
+_TERMINAL_PHASES = frozenset({ExecutionPhase.COMPLETED, ExecutionPhase.FAILED})
 
 
 class FailureReason(StrEnum):

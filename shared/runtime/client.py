@@ -1,22 +1,29 @@
 """A thin client over kubernetes-asyncio's ApiClient: raw JSON in and out, errors checked by us.
 
-kubernetes-asyncio does authentication, TLS and token refresh; we do the rest. Requests go through
-`ApiClient.call_api(..., _preload_content=False)`, which returns the aiohttp response without raising on error
-statuses (kubernetes-asyncio 36.1), so every status code is checked here and turned into an `ApiError`. Bodies are
-decoded with orjson; objects stay plain dicts.
+kubernetes-asyncio does authentication (its auth settings, with their token refresh hooks) and TLS (its
+connector); we do the rest. Requests go out through our own aiohttp session over kubernetes-asyncio's connector,
+not through `ApiClient.call_api`: its session is made with `trust_env=True`, which costs two thread-pool hops per
+request (a netrc read and the proxy environment), and it re-walks and re-encodes every body with the stdlib json
+(issue 14, README "Design decisions"). The proxy from the environment is resolved once per client instead. Every
+status code is checked here and turned into an `ApiError`. Bodies are encoded and decoded with orjson; objects stay
+plain dicts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
+import yarl
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import load_kube_config
 
@@ -135,6 +142,8 @@ class KubeClient:
     def __init__(self, api_client: ApiClient, *, user_agent: str = "kubernaut") -> None:
         self._api = api_client
         self._api.user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._proxy: dict[str, Any] = {}
         # Counted per verb for benchmarks and tests ("API writes per RR"); cheap enough to keep always.
         self.request_counts: dict[str, int] = {}
 
@@ -151,7 +160,30 @@ class KubeClient:
         return cls(ApiClient(configuration=configuration), user_agent=user_agent)
 
     async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()  # not the connector: it is kubernetes-asyncio's, closed with its client
         await self._api.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        """Our session over kubernetes-asyncio's connector (its TLS context), made on first use (inside the loop).
+        Proxy as kubernetes-asyncio would pick it: its configuration's, else the environment's, read once here."""
+        if self._session is None:
+            configuration = self._api.configuration
+            rest = self._api.rest_client
+            if configuration.proxy:
+                self._proxy = {"proxy": configuration.proxy, "proxy_headers": configuration.proxy_headers}
+            else:
+                with contextlib.suppress(LookupError):
+                    proxy, proxy_auth = get_env_proxy_for_url(yarl.URL(str(configuration.host)))
+                    self._proxy = {"proxy": proxy, "proxy_auth": proxy_auth}
+            if rest.server_hostname:
+                self._proxy["server_hostname"] = rest.server_hostname
+            self._session = aiohttp.ClientSession(
+                connector=rest.pool_manager.connector,
+                connector_owner=False,
+                read_bufsize=2**21,  # as kubernetes-asyncio: one watch event may be a large object
+            )
+        return self._session
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -171,16 +203,21 @@ class KubeClient:
         timeout: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
         self.request_counts[method] = self.request_counts.get(method, 0) + 1
+        headers = {**self._api.default_headers, "Accept": "application/json", "Content-Type": content_type}
+        params = _query(query)
         try:
-            response: aiohttp.ClientResponse = await self._api.call_api(
-                path,
+            session = self._http()
+            await self._api.update_params_for_auth(headers, params, ["BearerToken"])  # refreshes an expiring token
+            url = f"{self._api.configuration.host}{path}"
+            if params:
+                url += "?" + urlencode(params)
+            response: aiohttp.ClientResponse = await session.request(
                 method,
-                query_params=_query(query),
-                header_params={"Accept": "application/json", "Content-Type": content_type},
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=timeout,
+                url,
+                data=None if body is None else orjson.dumps(body),
+                headers=headers,
+                timeout=timeout,
+                **self._proxy,
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise ApiError(0, "ConnectionFailed", f"{method} {path}: {type(exc).__name__}: {exc}") from exc

@@ -9,6 +9,7 @@ finish, releases the Lease, and returns.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -199,6 +200,10 @@ def run_controller_process(
         print(f"{prog}: {problem}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.log_level, process=prog)
+    # Everything imported so far (pydantic schemas, kubernetes-asyncio's models, aiohttp) lives as long as the
+    # process: keep it out of the collector's full scans, which otherwise walk it again and again while a burst
+    # allocates (issue 14; the cache itself holds bytes, which the collector does not track).
+    gc.freeze()
     return asyncio.run(_serve(prog, settings, setup, metrics_prefix))
 
 

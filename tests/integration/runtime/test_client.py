@@ -142,3 +142,33 @@ async def test_a_stream_connection_has_tcp_keepalive(kube: KubeClient, namespace
         if hasattr(socket, "TCP_KEEPIDLE"):
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == KEEPALIVE_COUNT
+
+
+async def test_a_netrc_entry_for_the_api_server_neither_breaks_nor_replaces_the_token(
+    sandbox, namespace: str, tmp_path, monkeypatch
+):
+    """Kubernetes credentials come from the kubeconfig only. aiohttp with `trust_env` (kubernetes-asyncio's session)
+    read ~/.netrc on every request, and an entry for the API server's host made every request fail: Basic auth from
+    netrc plus our bearer header is a ValueError in aiohttp, not even an API error."""
+    from yarl import URL
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {URL(sandbox.url).host} login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    async with await KubeClient.connect(sandbox.kubeconfig_path, user_agent="tests") as client:
+        created = await client.create(RR, factories.remediation_request("rr", namespace))
+        assert (await client.get(RR, namespace, "rr"))["metadata"]["uid"] == created["metadata"]["uid"]
+
+
+async def test_a_proxy_from_the_environment_is_used(sandbox, tmp_path, monkeypatch):
+    """HTTP(S)_PROXY is honoured as kubernetes-asyncio's session did (read once, not per request): here a proxy
+    that does not answer, so the request fails to connect."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:1")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with await KubeClient.connect(sandbox.kubeconfig_path, user_agent="tests") as client:
+        with pytest.raises(ApiError) as caught:
+            await client.get(RR, "default", "x")
+    assert caught.value.status == 0 and "127.0.0.1:1" in caught.value.message

@@ -112,3 +112,39 @@ def test_indexes_always_equal_a_recomputation_from_the_items(ops):
             for value in func(indexer.get(key)):
                 expected.setdefault(value, set()).add(key)
         assert {v: set(indexer.index_keys(index, v)) for v in indexer.index_values(index)} == expected
+
+
+def labels_of(o):
+    return tuple(sorted(o["metadata"]["labels"].items()))
+
+
+def test_a_projection_is_computed_once_per_stored_version(indexer):
+    calls = []
+
+    def project(o):
+        calls.append(o["metadata"]["name"])
+        return labels_of(o)
+
+    indexer.upsert("ns/a", obj("a", labels={"team": "red", "v": "1"}))
+    indexer.upsert("ns/b", obj("b", labels={"team": "red"}))
+    first = sorted(indexer.by_index_projected("team", "red", project))
+    assert sorted(indexer.by_index_projected("team", "red", project)) == first
+    assert sorted(calls) == ["a", "b"]  # the second read decoded nothing
+    indexer.upsert("ns/a", obj("a", labels={"team": "red", "v": "2"}))  # same key, new content: projected afresh
+    assert (("team", "red"), ("v", "2")) in indexer.by_index_projected("team", "red", project)
+    assert sorted(calls) == ["a", "a", "b"]
+
+
+@given(operations, st.lists(st.sampled_from(["1", "2", "3"]), max_size=10))
+def test_projected_reads_always_equal_projecting_the_decoded_objects(ops, reads):
+    """Interleaved writes and projected reads: a projection is never stale, whatever was cached before."""
+    indexer = Indexer({"team": by_team})
+    for position, (op, name, labels) in enumerate(ops):
+        if op == "upsert":
+            indexer.upsert(f"ns/{name}", obj(name, labels=labels))
+        else:
+            indexer.delete(f"ns/{name}")
+        if reads:
+            team = reads[position % len(reads)]
+            expected = sorted(labels_of(o) for o in indexer.by_index("team", team))
+            assert sorted(indexer.by_index_projected("team", team, labels_of)) == expected
