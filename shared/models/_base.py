@@ -72,6 +72,9 @@ class K8sModel(BaseModel):
         extra="allow",
         use_enum_values=False,
         validate_assignment=False,
+        # A model's validator is built on its first use, not at import: each process builds only the models it
+        # validates (the executor never validates a RemediationRequest; issue 14, start-up CPU).
+        defer_build=True,
     )
 
 
