@@ -32,6 +32,7 @@ from shared.runtime.store import KubeDict
 from tests import factories
 from tests.integration.helpers import ObjectScene, create_namespace, delete_namespace, eventually
 from tests.integration.inloop import InLoopController, InLoopSimulator, Start, start_simulator, starter
+from tests.integration.orchestrator.conftest import start_orchestrator  # noqa: F401 (a fixture: the orchestrator beside the executor)
 
 WFE = WorkflowExecution.RESOURCE
 PR = PipelineRun.RESOURCE

@@ -4,36 +4,15 @@ execution at its own deadline."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from orchestrator.app import setup as orchestrator_setup
-from orchestrator.metrics import PREFIX as ORCHESTRATOR_PREFIX
-from orchestrator.settings import OrchestratorSettings
-from sandbox.testing import SandboxHandle
 from shared.models import RemediationRequest
 from tests import factories
 from tests.integration.executor.conftest import WFE, Scene, StartExecutor
 from tests.integration.helpers import eventually
-from tests.integration.inloop import Start, starter
+from tests.integration.inloop import Start
 
 RR = RemediationRequest.RESOURCE
-
-
-@pytest.fixture
-async def start_orchestrator(sandbox: SandboxHandle, namespace: str) -> AsyncIterator[Start]:
-    defaults = {"watched_namespaces": [namespace], "workers": 4, "backoff_jitter_percent": 0}
-    async with starter(
-        sandbox.kubeconfig_path,
-        OrchestratorSettings,
-        orchestrator_setup,
-        component="kubernaut-orchestrator",
-        prefix=ORCHESTRATOR_PREFIX,
-        defaults=defaults,
-    ) as start:
-        yield start
 
 
 def request(name: str, namespace: str, signal: str) -> dict[str, Any]:
