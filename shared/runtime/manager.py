@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import structlog
+import uvloop
 from prometheus_client import CollectorRegistry
 
 from shared.apiresource import ApiResource
@@ -204,7 +205,10 @@ def run_controller_process(
     # process: keep it out of the collector's full scans, which otherwise walk it again and again while a burst
     # allocates (issue 14; the cache itself holds bytes, which the collector does not track).
     gc.freeze()
-    return asyncio.run(_serve(prog, settings, setup, metrics_prefix))
+    # uvloop (libuv) instead of asyncio's selector loop: the same asyncio API with its transports, timers and
+    # polling in C; about a tenth of a controller's CPU per item goes with it (issue 14, README "Design decisions").
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve(prog, settings, setup, metrics_prefix))
 
 
 async def _serve(prog: str, settings: S, setup: Callable[[Manager, S], object], metrics_prefix: str) -> int:
