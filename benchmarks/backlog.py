@@ -31,6 +31,7 @@ requests besides watches (target 0) and its CPU seconds (target ~0). Memory per 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import statistics
@@ -38,10 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
@@ -69,6 +70,7 @@ RR_PATH = f"/apis/kubernaut.ai/v1alpha1/namespaces/{NAMESPACE}/remediationreques
 WFE_PATH = f"/apis/kubernaut.ai/v1alpha1/namespaces/{NAMESPACE}/workflowexecutions"
 PR_PATH = f"/apis/tekton.dev/v1/namespaces/{EXECUTION_NAMESPACE}/pipelineruns"
 EVENTS_PATH = f"/api/v1/namespaces/{NAMESPACE}/events"
+WATCHED = {"orchestrator": (RR_PATH, WFE_PATH), "executor": (WFE_PATH, PR_PATH)}  # what each controller caches
 TARGETS = {
     "orchestrator_throughput_ratio_min": 0.9,
     "orchestrator_cpu_ms_per_rr_max": 2.0,
@@ -434,25 +436,67 @@ async def _controller_pass(
     }
 
 
+@contextlib.asynccontextmanager
+async def _watches(url: str, paths: Sequence[str]) -> AsyncIterator[list[int]]:
+    """What an informer-based client takes in beyond its writes: a watch on each resource it caches, from the
+    current resourceVersion, every line decoded with orjson. Yields the count of events decoded so far."""
+    session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {BARE_USER}"})
+    decoded = [0]
+    opened: list[asyncio.Event] = []
+
+    async def watch(path: str, ready: asyncio.Event) -> None:
+        async with session.get(url + path, params={"limit": "1"}) as reply:
+            version = orjson.loads(await reply.read())["metadata"]["resourceVersion"]
+        query = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
+        async with session.get(url + path, params=query, timeout=aiohttp.ClientTimeout(total=None)) as stream:
+            ready.set()
+            buffer = b""
+            async for chunk in stream.content.iter_any():
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
+                    if line:
+                        orjson.loads(line)
+                        decoded[0] += 1
+
+    tasks = []
+    for path in paths:
+        opened.append(asyncio.Event())
+        tasks.append(asyncio.create_task(watch(path, opened[-1])))
+    try:
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(ready.wait() for ready in opened))
+        yield decoded
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+
+
 async def _bare_pass(
     seed: Callable[[SandboxHandle], Awaitable[list[dict[str, Any]]]],
     work: Callable[[str, list[dict[str, Any]]], Awaitable[None]],
     key: tuple[str, str, str],
     n: int,
     latency: float,
+    watched: Sequence[str] = (),
 ) -> dict[str, float]:
+    """The bare client's pass; with `watched`, it also holds (and decodes) those watches while it writes."""
     with sandbox_process(namespaces=(NAMESPACE, SYSTEM_NAMESPACE, EXECUTION_NAMESPACE)) as sandbox:
         items = await seed(sandbox)
         await _slow_writes(sandbox, latency)
-        since = (await sandbox.admin.aio.state())["auditLastSequence"]
-        started, cpu = time.time(), time.process_time()
-        await work(sandbox.url, items)
-        finished, cpu = time.time(), time.process_time() - cpu
+        async with contextlib.AsyncExitStack() as stack:
+            decoded = await stack.enter_async_context(_watches(sandbox.url, watched)) if watched else [0]
+            since = (await sandbox.admin.aio.state())["auditLastSequence"]
+            started, cpu = time.time(), time.process_time()
+            await work(sandbox.url, items)
+            finished, cpu = time.time(), time.process_time() - cpu
         records = await sandbox.admin.aio.audit(since=since, user=BARE_USER)
     return {
         "cpu_ms_per_item": cpu / n * 1000,
         "steady_per_second": _steady_rate(_times(records, BARE_USER, *key)),
         "overall_per_second": n / (finished - started),
+        "watch_events_decoded": decoded[0],
     }
 
 
@@ -473,6 +517,15 @@ def _median(passes: list[dict[str, float]], field: str, digits: int = 3) -> floa
     return round(statistics.median(p[field] for p in passes), digits)
 
 
+class Passes(NamedTuple):
+    controller: list[dict[str, float]]
+    bare: list[dict[str, float]]
+    watching: list[dict[str, float]]  # the bare client holding the controller's watches too
+
+    def ratios(self, of: list[dict[str, float]], to: list[dict[str, float]]) -> list[float]:
+        return [a["steady_per_second"] / b["steady_per_second"] for a, b in zip(of, to, strict=True)]
+
+
 async def _alternating(
     kind: str,
     seed: Callable[[SandboxHandle], Awaitable[list[dict[str, Any]]]],
@@ -480,15 +533,31 @@ async def _alternating(
     counts: dict[tuple[str, str, str], int],
     n: int,
     latency: float,
-) -> tuple[list[dict[str, float]], list[dict[str, float]]]:
-    controller: list[dict[str, float]] = []
-    bare: list[dict[str, float]] = []
+) -> Passes:
+    passes = Passes([], [], [])
     key = next(iter(counts))
     for round_ in range(ROUNDS):
         idle = IDLE_SECONDS if round_ == 0 and not latency else 0.0  # once per controller
-        controller.append(await _controller_pass(kind, seed, counts, n, latency, idle))
-        bare.append(await _bare_pass(seed, work, key, n, latency))
-    return controller, bare
+        passes.controller.append(await _controller_pass(kind, seed, counts, n, latency, idle))
+        passes.bare.append(await _bare_pass(seed, work, key, n, latency))
+        passes.watching.append(await _bare_pass(seed, work, key, n, latency, WATCHED[kind]))
+    return passes
+
+
+def _watch_figures(passes: Passes, unit: str) -> dict[str, Any]:
+    """The bare client with the controller's watches: its rate, and the two ratios that place the controller."""
+    watching = passes.ratios(passes.watching, passes.bare)
+    controller = passes.ratios(passes.controller, passes.watching)
+    return {
+        "bare_client_with_watches": {
+            f"steady_{unit}_per_second": _median(passes.watching, "steady_per_second", 1),
+            "cpu_ms_per_item": _median(passes.watching, "cpu_ms_per_item", 2),
+            "watch_events_decoded": int(statistics.median(p["watch_events_decoded"] for p in passes.watching)),
+        },
+        "bare_with_watches_vs_bare_ratio": round(statistics.median(watching), 3),
+        "controller_vs_bare_with_watches_ratio": round(statistics.median(controller), 3),
+        "controller_vs_bare_with_watches_ratio_per_round": [round(r, 3) for r in controller],
+    }
 
 
 async def _orchestrator_mode(latency: float) -> dict[str, Any]:
@@ -500,8 +569,9 @@ async def _orchestrator_mode(latency: float) -> dict[str, Any]:
         ("create", "workflowexecutions", ""): REQUESTS,
         ("create", "events", ""): REQUESTS,
     }
-    controller, bare = await _alternating("orchestrator", seed, _bare_orchestrator, counts, REQUESTS, latency)
-    ratios = [c["steady_per_second"] / b["steady_per_second"] for c, b in zip(controller, bare, strict=True)]
+    passes = await _alternating("orchestrator", seed, _bare_orchestrator, counts, REQUESTS, latency)
+    controller, bare = passes.controller, passes.bare
+    ratios = passes.ratios(controller, bare)
     cpu = _median(controller, "cpu_ms_per_item", 2)
     first = _median(controller, "first_write_seconds")
     return {
@@ -520,6 +590,7 @@ async def _orchestrator_mode(latency: float) -> dict[str, Any]:
         },
         "steady_throughput_ratio": round(statistics.median(ratios), 3),
         "steady_throughput_ratio_per_round": [round(r, 3) for r in ratios],
+        **_watch_figures(passes, "rr"),
         "targets": {
             "steady_throughput_ratio_at_least_0.9": statistics.median(ratios) >= 0.9,
             "cpu_ms_per_rr_at_most_2": cpu <= 2.0,
@@ -537,8 +608,9 @@ async def _executor_mode(latency: float) -> dict[str, Any]:
         ("patch", "workflowexecutions", "status"): EXECUTIONS,
         ("create", "events", ""): EXECUTIONS,
     }
-    controller, bare = await _alternating("executor", seed, _bare_executor, counts, EXECUTIONS, latency)
-    ratios = [c["steady_per_second"] / b["steady_per_second"] for c, b in zip(controller, bare, strict=True)]
+    passes = await _alternating("executor", seed, _bare_executor, counts, EXECUTIONS, latency)
+    controller, bare = passes.controller, passes.bare
+    ratios = passes.ratios(controller, bare)
     cpu = _median(controller, "cpu_ms_per_item", 2)
     baseline = BASELINE["executor_cpu_ms_per_start"]
     return {
@@ -557,6 +629,7 @@ async def _executor_mode(latency: float) -> dict[str, Any]:
         },
         "creation_ratio": round(statistics.median(ratios), 3),
         "creation_ratio_per_round": [round(r, 3) for r in ratios],
+        **_watch_figures(passes, "pipelineruns"),
         "baseline_cpu_ms_per_started_execution": baseline,
         "targets": {
             "creation_ratio_at_least_0.9": statistics.median(ratios) >= 0.9,
