@@ -16,6 +16,7 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -43,6 +44,11 @@ RESPONSE_TIMEOUT = "ResponseTimeout"  # the reason of an ApiError for a stream w
 # closes it. A half-open connection (a peer gone without FIN or RST) then fails in about a minute instead of
 # the Linux default of over two hours; client-go's dialer keeps alive every 30 s too.
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 30, 10, 3
+# Whether a write may start now, for the task it is set in: a controller's workers set their leadership's
+# `LeaderElector.may_write`; the client checks it after its last wait before sending anything but a GET, and refuses
+# the write (ApiError reason FENCED) when it says no. Lease and Event writes run outside the workers: not fenced.
+WRITE_FENCE: ContextVar[Callable[[], bool] | None] = ContextVar("kubernaut_write_fence", default=None)
+FENCED = "LeadershipExpired"  # the reason of an ApiError for a write refused by WRITE_FENCE
 
 
 class ApiError(Exception):
@@ -202,7 +208,6 @@ class KubeClient:
         content_type: str,
         timeout: aiohttp.ClientTimeout,
     ) -> aiohttp.ClientResponse:
-        self.request_counts[method] = self.request_counts.get(method, 0) + 1
         headers = {**self._api.default_headers, "Accept": "application/json", "Content-Type": content_type}
         params = _query(query)
         try:
@@ -211,6 +216,10 @@ class KubeClient:
             url = f"{self._api.configuration.host}{path}"
             if params:
                 url += "?" + urlencode(params)
+            fence = WRITE_FENCE.get() if method != "GET" else None
+            if fence is not None and not fence():
+                raise ApiError(0, FENCED, f"{method} {path}: not sent: this process's leadership has run out")
+            self.request_counts[method] = self.request_counts.get(method, 0) + 1
             response: aiohttp.ClientResponse = await session.request(
                 method,
                 url,

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import structlog
 
-from shared.runtime.client import ApiError
+from shared.runtime.client import WRITE_FENCE, ApiError
 from shared.runtime.clock import Clock, RealClock
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.workqueue import ShutDown, WorkQueue
@@ -57,9 +57,12 @@ class Controller:
         metrics: RuntimeMetrics | None = None,
         clock: Clock | None = None,
         resync: Callable[[], Iterable[str]] | None = None,
+        fence: Callable[[], bool] | None = None,
     ) -> None:
+        """`fence`: whether the workers' writes may start now (the leadership they run under); None: always."""
         self.name = name
         self.queue = queue
+        self._fence = fence
         self._reconcile = reconcile
         self._workers = workers
         self._metrics = metrics
@@ -123,6 +126,7 @@ class Controller:
     async def _work(self) -> None:
         task = asyncio.current_task()
         assert task is not None
+        WRITE_FENCE.set(self._fence)  # this task's own context: every write of its reconciles is checked
         while not self._stopping:
             self._idle.add(task)
             try:

@@ -11,6 +11,8 @@ clock, the moment it started the last attempt that succeeded, and leads only unt
 an attempt still in flight then (a slow GET or PUT) is cancelled, never awaited past the deadline, and leadership
 ends at once (controllers cancelled before anything else runs). That leaves `lease_duration - renew_deadline`
 (5 s by default) between the last moment this process may start a write and the first moment another may lead.
+That moment is enforced where a write starts, too: the client refuses a controller's write once `may_write()` is
+False, so an event loop blocked past the deadline cannot send one in the turn it resumes (`WRITE_FENCE`).
 client-go bounds its renewals the same way (a context with the renew deadline around the retry loop); it measures
 from the start of each renew round, we from the start of the last successful attempt, which is stricter.
 """
@@ -80,6 +82,7 @@ class LeaderElector:
         self._observed_at = float("-inf")
         self._resource_version: str | None = None
         self._leading = False
+        self._leading_until = float("-inf")  # the last successful renewal's start + renew_deadline (monotonic)
         # Renewals and the release take turns: a release racing an in-flight renewal would lose with a 409 and leave
         # the Lease held, making the standby wait a whole lease duration.
         self._lease_lock = asyncio.Lock()
@@ -92,6 +95,14 @@ class LeaderElector:
     @property
     def is_leader(self) -> bool:
         return self._leading
+
+    def may_write(self) -> bool:
+        """Whether a controller's write may start now: leading, and before the last successful renewal's start +
+        `renew_deadline` on this process's monotonic clock. Checked by the client just before it sends a write
+        (`WRITE_FENCE`): an event loop blocked past that moment (CPU throttling, a long pause) would otherwise let a
+        reconcile send a write in the same turn as it resumes, before `run()` can step down, when another replica
+        may already lead."""
+        return self._leading and self._clock.monotonic() < self._leading_until
 
     async def run(self) -> None:
         """Campaign, lead, and campaign again after losing the lease, until cancelled or released."""
@@ -110,15 +121,17 @@ class LeaderElector:
                 await asyncio.sleep(self.retry_period)
             # The write landed after `started`; a standby's view of it, after that: counting from here is safe.
             renewed_at = started
+            self._leading_until = renewed_at + self.renew_deadline
             await self._transition(True)
             while True:
-                deadline = renewed_at + self.renew_deadline
+                deadline = self._leading_until
                 await asyncio.sleep(max(0.0, min(self.retry_period, deadline - self._clock.monotonic())))
                 if self._released:
                     return
                 started = self._clock.monotonic()
                 if started < deadline and await self._attempt_within(deadline - started):
                     renewed_at = started
+                    self._leading_until = renewed_at + self.renew_deadline
                     continue
                 # Someone else holds the Lease (edited by hand, or our clock ran slow): they lead now, so stop at
                 # once instead of retrying until the deadline.

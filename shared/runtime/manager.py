@@ -121,6 +121,7 @@ class Manager:
             metrics=self.metrics,
             clock=self.clock,
             resync=resync,
+            fence=self.elector.may_write if self.elector is not None else None,
         )
         self.controllers.append(controller)
         return controller

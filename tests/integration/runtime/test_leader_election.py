@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 
 from structlog.testing import capture_logs
 
 from sandbox.testing import SandboxHandle
 from shared.apiresource import LEASES
-from shared.runtime.client import ApiError, KubeClient
+from shared.runtime.client import FENCED, ApiError, KubeClient
 from shared.runtime.controller import Result
 from shared.runtime.leaderelection import LeaderElector
 from shared.runtime.manager import Manager
@@ -248,3 +249,52 @@ async def test_a_leader_that_sees_another_holder_steps_down_at_once(kube: KubeCl
         assert log == ["a started", "a stopped"]
     finally:
         await stop(task)
+
+
+async def test_a_leader_whose_event_loop_stalls_past_its_deadline_sends_no_write(
+    sandbox: SandboxHandle, kube: KubeClient, namespace: str
+):
+    """Beyond issue 18.1's margin: a leader's event loop is blocked past its renew deadline (CPU throttling, a long
+    pause) inside a reconcile that then writes. When the loop resumes, that reconcile runs on before the elector can
+    step down, and another replica may lead by now: the write must not be sent. It is refused by the client (reason
+    LeadershipExpired), the leader steps down, leads again after a renewal, and its next write goes out."""
+    timings = (3.0, 2.0, 0.2)  # lease duration, renew deadline, retry period
+    user = f"system:serviceaccount:{namespace}:stalling"
+    client = await KubeClient.connect(sandbox.kubeconfig_for(user), user_agent="stalling")
+    outcomes: list[str] = []
+    attempts = itertools.count()
+
+    async def reconcile(key: str) -> Result:
+        name = f"written-{next(attempts)}"
+        if name == "written-0":
+            time.sleep(timings[1] + 0.3)  # blocks the event loop: no renewal and no step-down can run meanwhile
+        try:
+            await client.create(LEASES, {"metadata": {"name": name, "namespace": namespace}, "spec": {}}, namespace)
+        except ApiError as error:
+            outcomes.append(error.reason)
+            raise
+        outcomes.append(name)
+        return Result.done()
+
+    settings = ControllerSettings(
+        bind_address="127.0.0.1", metrics_port=0, health_port=0, leader_election=True, lease_namespace=namespace
+    )
+    manager = Manager(
+        client, settings, component="stalling", metrics_prefix="stalling_", lease_name="stalling", lease_timings=timings
+    )
+    manager.controller("writer", reconcile, workers=1, resync=lambda: ["only"])
+    stop_event = asyncio.Event()
+    task = asyncio.create_task(manager.run(stop_event))
+    try:
+        with capture_logs() as logs:
+            await eventually(lambda: "written-1" in outcomes, timeout=20, what="a write after leading again")
+    finally:
+        stop_event.set()
+        await asyncio.wait_for(task, 20)
+        await client.close()
+    assert outcomes[:2] == [FENCED, "written-1"]
+    stored = {lease["metadata"]["name"] for lease in (await kube.list(LEASES, namespace))["items"]}
+    assert "written-0" not in stored and "written-1" in stored  # the refused write never reached the server
+    leadership = [entry["event"] for entry in logs if entry["event"].startswith("leader.")]
+    lost = leadership.index("leader.lost")
+    assert "leader.started_leading" in leadership[lost:], leadership
