@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,12 +19,7 @@ import yaml
 from aiohttp import web
 
 from benchmarks.objects import remediation_request
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from sandbox.stack import free_port
 
 
 def _serve(port: int, count: int, ready: Any) -> None:
@@ -72,7 +66,7 @@ def _serve(port: int, count: int, ready: Any) -> None:
 @contextmanager
 def canned_watch(count: int) -> Iterator[Path]:
     """Serve `count` RR ADDED events on one watch; yield a kubeconfig pointing at it."""
-    port = _free_port()
+    port = free_port()
     context = multiprocessing.get_context("spawn")
     ready = context.Event()
     process = context.Process(target=_serve, args=(port, count, ready), daemon=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -39,11 +40,33 @@ USERS: Final = {
 _ENV_PREFIX: Final = {"orchestrator": "KUBERNAUT_ORCHESTRATOR_", "executor": "KUBERNAUT_EXECUTOR_"}
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A port on 127.0.0.1 that nothing is bound to now, for a process about to listen on it.
+
+    Taken below the kernel's ephemeral range (`net.ipv4.ip_local_port_range`), not with `bind(0)`: a port from that
+    range can be handed to any outgoing connection between this probe and the process's own bind (found when a chaos
+    run's orchestrator failed on a busy health port), while no connection is ever given a port below it. Never the
+    same port twice in one process (two ports asked for at once must differ)."""
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default
+    candidates = list(range(10000, max(ephemeral_low, 10001)))
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free port on 127.0.0.1 between 10000 and {ephemeral_low}")
 
 
 def metric_samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

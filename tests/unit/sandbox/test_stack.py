@@ -1,5 +1,6 @@
-"""sandbox.stack reads a process's /metrics as the processes write them (prefixed leader gauge included)."""
+"""sandbox.stack: a process's /metrics read as the processes write them (leader gauge included); free ports."""
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,3 +42,14 @@ def test_samples_are_keyed_by_name_and_labels():
     metrics.leader.labels("kubernaut-orchestrator").set(1)
     samples = metric_samples(generate_latest(metrics.registry).decode())
     assert samples[(f"{PREFIX}leader_election_is_leader", frozenset({("lease", "kubernaut-orchestrator")}))] == 1
+
+
+def test_free_ports_differ_stay_below_the_ephemeral_range_and_can_be_bound():
+    """No outgoing connection can take such a port before the process binds it, and two asked for at once differ."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(10000 <= port < low for port in ports)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", ports[-1]))
+        listener.listen()
