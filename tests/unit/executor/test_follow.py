@@ -38,16 +38,19 @@ def crd_errors(status: WorkflowExecutionStatus) -> list[str]:
     return [str(error) for error in SCHEMA.validate(obj)]
 
 
+# An API server stores a JSON integer as an int64 (kube-apiserver decodes numbers into int64 or float64), so that is
+# the range Tekton's writes, and ours, can carry.
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 TIMES = st.one_of(
     st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)).map(
         format_time
     ),
     st.sampled_from(["", "yesterday", "2026-13-40T99:99:99Z", "2026-12-05T12:00:00", "0001-01-01T00:00:00Z"]),
-    st.integers(),
+    INT64,
     st.none(),
 )
 ANY_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | INT64 | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
@@ -66,7 +69,7 @@ REASONS = st.one_of(
     ),
     st.text(max_size=40),
     st.integers(1000, 1100).map(lambda n: "Reason" * n),  # Tekton's reasons have no length limit
-    st.integers(),
+    INT64,
     st.none(),
 )
 MESSAGES = st.one_of(
@@ -75,12 +78,12 @@ MESSAGES = st.one_of(
     st.just("Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 0"),
     st.integers(2700, 3000).map(lambda n: "task failed " * n),  # longer than a status message may be
     st.none(),
-    st.integers(),
+    INT64,
 )
 CHILD = st.one_of(
     st.fixed_dictionaries(
         {"kind": st.sampled_from(["TaskRun", "CustomRun"]), "name": st.text(min_size=1, max_size=300)},
-        optional={"pipelineTaskName": st.one_of(st.text(max_size=300), st.integers())},
+        optional={"pipelineTaskName": st.one_of(st.text(max_size=300), INT64)},
     ),
     ANY_JSON,
 )
