@@ -528,8 +528,10 @@ class Passes(NamedTuple):
     bare: list[dict[str, float]]
     watching: list[dict[str, float]]  # the bare client holding the controller's watches too
 
-    def ratios(self, of: list[dict[str, float]], to: list[dict[str, float]]) -> list[float]:
-        return [a["steady_per_second"] / b["steady_per_second"] for a, b in zip(of, to, strict=True)]
+
+def _ratios(of: list[dict[str, float]], to: list[dict[str, float]]) -> list[float]:
+    """Steady rates of `of` over those of `to`, round by round."""
+    return [a["steady_per_second"] / b["steady_per_second"] for a, b in zip(of, to, strict=True)]
 
 
 async def _alternating(
@@ -552,8 +554,8 @@ async def _alternating(
 
 def _watch_figures(passes: Passes, unit: str) -> dict[str, Any]:
     """The bare client with the controller's watches: its rate, and the two ratios that place the controller."""
-    watching = passes.ratios(passes.watching, passes.bare)
-    controller = passes.ratios(passes.controller, passes.watching)
+    watching = _ratios(passes.watching, passes.bare)
+    controller = _ratios(passes.controller, passes.watching)
     return {
         "bare_client_with_watches": {
             f"steady_{unit}_per_second": _median(passes.watching, "steady_per_second", 1),
@@ -577,7 +579,7 @@ async def _orchestrator_mode(latency: float) -> dict[str, Any]:
     }
     passes = await _alternating("orchestrator", seed, _bare_orchestrator, counts, REQUESTS, latency)
     controller, bare = passes.controller, passes.bare
-    ratios = passes.ratios(controller, bare)
+    ratios = _ratios(controller, bare)
     cpu = _median(controller, "cpu_ms_per_item", 2)
     first = _median(controller, "first_write_seconds")
     return {
@@ -616,7 +618,7 @@ async def _executor_mode(latency: float) -> dict[str, Any]:
     }
     passes = await _alternating("executor", seed, _bare_executor, counts, EXECUTIONS, latency)
     controller, bare = passes.controller, passes.bare
-    ratios = passes.ratios(controller, bare)
+    ratios = _ratios(controller, bare)
     cpu = _median(controller, "cpu_ms_per_item", 2)
     baseline = BASELINE["executor_cpu_ms_per_start"]
     return {
