@@ -563,6 +563,7 @@ def _watch_figures(passes: Passes, unit: str) -> dict[str, Any]:
             "watch_events_decoded": int(statistics.median(p["watch_events_decoded"] for p in passes.watching)),
         },
         "bare_with_watches_vs_bare_ratio": round(statistics.median(watching), 3),
+        "bare_with_watches_vs_bare_ratio_per_round": [round(r, 3) for r in watching],
         "controller_vs_bare_with_watches_ratio": round(statistics.median(controller), 3),
         "controller_vs_bare_with_watches_ratio_per_round": [round(r, 3) for r in controller],
     }
