@@ -177,10 +177,7 @@ class WorkQueue:
     # -- the delaying part ----------------------------------------------------------------------------------
     def add_after(self, key: str, delay: float) -> None:
         """Queue `key` after `delay` seconds of monotonic time (at once if delay <= 0)."""
-        if delay <= 0:
-            self._add_deadline(key, self._clock.monotonic())
-        else:
-            self._add_deadline(key, self._clock.monotonic() + delay)
+        self._add_deadline(key, self._clock.monotonic() + delay)
 
     def add_at(self, key: str, when: datetime) -> None:
         """Queue `key` when the wall clock reaches `when`, never earlier. The earliest of several deadlines wins."""
