@@ -160,7 +160,7 @@ class ExecutionReconciler:
         self._events.event(obj, "Normal", "PipelineRunCreated", f"created PipelineRun {_key(run)}")
         log.info("pipelinerun.created", pipeline_run=_key(run))
         await self._running(obj, wfe, status, run, now)
-        return Result.at(deadline) if deadline is not None else Result.done()
+        return _until(deadline)
 
     def _refusal_of(self, wfe: WorkflowExecution) -> str | None:
         """Why this execution may not run (ConfigurationError, nothing ran): a spec that cannot run, or a bundle or
@@ -186,7 +186,7 @@ class ExecutionReconciler:
         message += f"{pipeline_run_name(wfe.spec.target_resource)} failed ({error.status} {error.reason}): "
         message += f"{error.message}; retrying with backoff"
         existing = next((c for c in status.conditions or [] if c.type == follow.CONDITION_CREATED), None)
-        if existing is not None and existing.status == "False" and existing.message == message[:32768]:
+        if existing is not None and existing.status == "False" and existing.message == message[: follow.MAX_MESSAGE]:
             return
         status.phase = status.phase or ExecutionPhase.PENDING
         status.observed_generation = wfe.metadata.generation
@@ -218,7 +218,7 @@ class ExecutionReconciler:
             log.info("pipelinerun.adopted", pipeline_run=_key(existing))
             await self._running(obj, wfe, status, existing, self._clock.now())
             deadline = self._deadline(obj, wfe)
-            return Result.at(deadline) if deadline is not None else Result.done()
+            return _until(deadline)
         if not owner_key or not owner_uid:
             # Not created by the executor: someone else's run at our lock name. Never deleted nor taken over.
             log.warning("pipelinerun.foreign", pipeline_run=_key(existing))
@@ -351,7 +351,7 @@ class ExecutionReconciler:
             if deadline is not None and now >= deadline:
                 return await self._expire(obj, wfe, status, run, now)
             await self._write(obj, status)
-            return Result.at(deadline) if deadline is not None else Result.done()
+            return _until(deadline)
         completion = view.completion_time or now
         if view.state == "True":
             self._warn_times(follow.complete(status, completion), f"{namespace}/{name}")
@@ -536,7 +536,7 @@ class ExecutionReconciler:
         now = self._clock.now()
         details = FailureDetails(
             reason=FailureReason.CONFIGURATION_ERROR,
-            message=message[:32768],
+            message=message[: follow.MAX_MESSAGE],
             failed_at=now,
             was_execution_failure=False,
         )
@@ -554,6 +554,11 @@ class ExecutionReconciler:
 
 def _key(obj: KubeDict) -> str:
     return f"{obj['metadata'].get('namespace')}/{obj['metadata']['name']}"
+
+
+def _until(deadline: datetime | None) -> Result:
+    """Done until something changes, or until the execution's own deadline when it has one."""
+    return Result.at(deadline) if deadline is not None else Result.done()
 
 
 def _finished(run: KubeDict) -> bool:
