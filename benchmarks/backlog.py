@@ -534,6 +534,11 @@ def _ratios(of: list[dict[str, float]], to: list[dict[str, float]]) -> list[floa
     return [a["steady_per_second"] / b["steady_per_second"] for a, b in zip(of, to, strict=True)]
 
 
+def _ratio_figures(name: str, ratios: list[float]) -> dict[str, Any]:
+    """`name`: the median of the rounds' ratios; `name_per_round`: each round's."""
+    return {name: round(statistics.median(ratios), 3), f"{name}_per_round": [round(r, 3) for r in ratios]}
+
+
 async def _alternating(
     kind: str,
     seed: Callable[[SandboxHandle], Awaitable[list[dict[str, Any]]]],
@@ -562,10 +567,8 @@ def _watch_figures(passes: Passes, unit: str) -> dict[str, Any]:
             "cpu_ms_per_item": _median(passes.watching, "cpu_ms_per_item", 2),
             "watch_events_decoded": int(statistics.median(p["watch_events_decoded"] for p in passes.watching)),
         },
-        "bare_with_watches_vs_bare_ratio": round(statistics.median(watching), 3),
-        "bare_with_watches_vs_bare_ratio_per_round": [round(r, 3) for r in watching],
-        "controller_vs_bare_with_watches_ratio": round(statistics.median(controller), 3),
-        "controller_vs_bare_with_watches_ratio_per_round": [round(r, 3) for r in controller],
+        **_ratio_figures("bare_with_watches_vs_bare_ratio", watching),
+        **_ratio_figures("controller_vs_bare_with_watches_ratio", controller),
     }
 
 
@@ -597,8 +600,7 @@ async def _orchestrator_mode(latency: float) -> dict[str, Any]:
             "overall_rr_per_second": _median(bare, "overall_per_second", 1),
             "cpu_ms_per_rr": _median(bare, "cpu_ms_per_item", 2),
         },
-        "steady_throughput_ratio": round(statistics.median(ratios), 3),
-        "steady_throughput_ratio_per_round": [round(r, 3) for r in ratios],
+        **_ratio_figures("steady_throughput_ratio", ratios),
         **_watch_figures(passes, "rr"),
         "targets": {
             "steady_throughput_ratio_at_least_0.9": statistics.median(ratios) >= 0.9,
@@ -636,8 +638,7 @@ async def _executor_mode(latency: float) -> dict[str, Any]:
             "steady_pipelineruns_per_second": _median(bare, "steady_per_second", 1),
             "cpu_ms_per_start": _median(bare, "cpu_ms_per_item", 2),
         },
-        "creation_ratio": round(statistics.median(ratios), 3),
-        "creation_ratio_per_round": [round(r, 3) for r in ratios],
+        **_ratio_figures("creation_ratio", ratios),
         **_watch_figures(passes, "pipelineruns"),
         "baseline_cpu_ms_per_started_execution": baseline,
         "targets": {
