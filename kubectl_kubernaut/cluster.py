@@ -101,22 +101,12 @@ class Cluster:
     async def list(self, resource: ApiResource, namespace: str | None) -> list[KubeDict]:
         """Every object of `resource` in `namespace` (None: every namespace), page by page."""
         items: list[KubeDict] = []
-        token: str | None = None
-        while True:
-            page = await self._call(
-                "list",
-                resource,
-                namespace,
-                None,
-                self.client.list(resource, namespace, limit=PAGE_SIZE, **({"continue": token} if token else {})),
-            )
-            for item in page.get("items") or []:
-                item.setdefault("apiVersion", resource.api_version)
-                item.setdefault("kind", resource.kind)
-                items.append(item)
-            token = (page.get("metadata") or {}).get("continue") or None
-            if not token:
-                return items
+        try:
+            async for page, _ in self.client.pages(resource, namespace, limit=PAGE_SIZE):
+                items.extend(page)
+        except ApiError as error:
+            raise self.problem(error, "list", resource, namespace, None) from None
+        return items
 
     async def get(self, resource: ApiResource, namespace: str, name: str) -> KubeDict:
         obj = await self._call("get", resource, namespace, name, self.client.get(resource, namespace, name))

@@ -12,6 +12,7 @@ plain dicts.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -295,6 +296,27 @@ class KubeClient:
     async def list(self, resource: ApiResource, namespace: str | None = None, **query: Any) -> KubeDict:
         """One page of a list; query keys use the API's names (labelSelector, fieldSelector, limit, continue)."""
         return await self.request("GET", resource.path(namespace), query=query)
+
+    async def pages(
+        self, resource: ApiResource, namespace: str | None, *, limit: int, **query: Any
+    ) -> AsyncIterator[tuple[builtins.list[KubeDict], str | None]]:
+        """One consistent list of `resource` in `namespace` (None: every namespace), `limit` objects a page: each
+        page's objects with apiVersion and kind filled in (a list leaves them out of its items), and with the last
+        page the list's resourceVersion (None with the others)."""
+        token: str | None = None
+        while True:
+            page = await self.request(
+                "GET", resource.path(namespace), query={**query, "limit": limit, "continue": token}
+            )
+            items: builtins.list[KubeDict] = page.get("items") or []
+            for item in items:
+                item.setdefault("apiVersion", resource.api_version)
+                item.setdefault("kind", resource.kind)
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            yield items, None if token else meta.get("resourceVersion")
+            if not token:
+                return
 
     async def create(self, resource: ApiResource, obj: KubeDict, namespace: str | None = None) -> KubeDict:
         namespace = namespace or obj.get("metadata", {}).get("namespace")

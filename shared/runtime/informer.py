@@ -235,26 +235,11 @@ class _Reflector:
             self._log.info("informer.backing_off", seconds=round(delay, 3), failures=self._failures)
             await asyncio.sleep(delay)
 
-    async def pages(self) -> AsyncIterator[tuple[list[KubeDict], str | None]]:
-        """One consistent, paged list of this scope: each page's objects (type meta filled in, not yet
-        transformed), and with the last page the list's resourceVersion (None with the others)."""
+    def pages(self) -> AsyncIterator[tuple[list[KubeDict], str | None]]:
+        """One consistent, paged list of this scope (`KubeClient.pages`: type meta filled in, not yet
+        transformed; the list's resourceVersion with the last page)."""
         informer = self._informer
-        continue_token: str | None = None
-        while True:
-            page = await informer._client.request(
-                "GET",
-                self._path,
-                query={**self._selectors, "limit": informer.page_size, "continue": continue_token},
-            )
-            items: list[KubeDict] = page.get("items") or []
-            for item in items:
-                item.setdefault("apiVersion", informer.resource.api_version)
-                item.setdefault("kind", informer.resource.kind)
-            meta = page.get("metadata") or {}
-            continue_token = meta.get("continue") or None
-            yield items, None if continue_token else meta.get("resourceVersion")
-            if not continue_token:
-                return
+        return informer._client.pages(informer.resource, self._namespace, limit=informer.page_size, **self._selectors)
 
     async def _list_and_replace(self) -> None:
         informer = self._informer
