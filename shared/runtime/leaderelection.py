@@ -37,6 +37,8 @@ from shared.runtime.metrics import RuntimeMetrics
 log = structlog.get_logger("kubernaut.leaderelection")
 
 Callback = Callable[[], Awaitable[None] | None]
+# client-go's defaults: (lease_duration, renew_deadline, retry_period) seconds
+DEFAULT_TIMINGS: tuple[float, float, float] = (15.0, 10.0, 2.0)
 
 
 def default_identity() -> str:
@@ -57,9 +59,9 @@ class LeaderElector:
         namespace: str,
         name: str,
         identity: str | None = None,
-        lease_duration: float = 15.0,
-        renew_deadline: float = 10.0,
-        retry_period: float = 2.0,
+        lease_duration: float = DEFAULT_TIMINGS[0],
+        renew_deadline: float = DEFAULT_TIMINGS[1],
+        retry_period: float = DEFAULT_TIMINGS[2],
         clock: Clock | None = None,
         metrics: RuntimeMetrics | None = None,
         on_started_leading: Callback | None = None,

@@ -25,7 +25,7 @@ from shared.runtime.clock import Clock, RealClock
 from shared.runtime.controller import Controller, Reconcile
 from shared.runtime.events import EventRecorder
 from shared.runtime.informer import Informer
-from shared.runtime.leaderelection import LeaderElector
+from shared.runtime.leaderelection import DEFAULT_TIMINGS, LeaderElector
 from shared.runtime.logging import configure_logging
 from shared.runtime.metrics import RuntimeMetrics
 from shared.runtime.server import PortUnavailable, ProbeServer
@@ -51,7 +51,8 @@ class Manager:
         lease_name: str | None = None,
         lease_timings: tuple[float, float, float] | None = None,
     ) -> None:
-        """`lease_timings`: (lease_duration, renew_deadline, retry_period) seconds; default client-go's 15/10/2."""
+        """`lease_timings`: (lease_duration, renew_deadline, retry_period) seconds; default client-go's 15/10/2
+        (`DEFAULT_TIMINGS`)."""
         self.client = client
         self.settings = settings
         self.component = component
@@ -68,7 +69,7 @@ class Manager:
         self.informers: list[Informer] = []
         self.controllers: list[Controller] = []
         self.elector: LeaderElector | None = None
-        lease_duration, renew_deadline, retry_period = lease_timings or (15.0, 10.0, 2.0)
+        lease_duration, renew_deadline, retry_period = lease_timings or DEFAULT_TIMINGS
         if settings.leader_election_enabled():
             self.elector = LeaderElector(
                 client,
